@@ -1,0 +1,85 @@
+"""Chained services A -> B -> C: the promise of timeout budgets.
+
+Every check runs on the correct variant, where it must pass, and on a broken
+variant that violates what it checks, where it must fail:
+
+- latency-passes-through: fixed-timeouts (a 100 ms timeout blind to the budget)
+- answers-within-budget: no-timeouts (slow C, paused C)
+- recovers: sticky-failure (B marks C dead forever)
+
+A crash or a reset fails fast even without timeouts, so no-timeouts passes
+the budget check under a crash: that row is expected "pass" and shows why
+the pause (no reset, no answer) is the fault that matters.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.checks.chained import answers_within_budget, latency_passes_through, recovers
+from harness.experiment import ExperimentRun, Phases
+from harness.faults import make_fault
+from harness.load import LoadSpec
+from harness.probes import http_json_probe
+from harness.topology import load
+
+TARGET = load("chained")
+SPEC = TARGET.spec
+LOAD = LoadSpec(users=10, rate_per_s=60, timeout_s=10.0)
+PHASES = Phases(baseline_s=3.0, fault_s=4.0, recovery_s=5.0)
+
+FAULTS = {
+    "slow": make_fault("latency", SPEC["hop"], latency=SPEC["over_budget_latency_ms"]),
+    "reset": make_fault("reset_peer", SPEC["hop"], timeout=0),
+    "crash": make_fault("crash", "c"),
+    "pause": make_fault("pause", "c"),
+}
+
+# fault, variant, expected of answers-within-budget, expected of recovers (None: not judged)
+CASES = [
+    ("slow", "correct", "pass", "pass"),
+    ("slow", "no-timeouts", "fail", None),
+    ("reset", "correct", "pass", "pass"),
+    ("reset", "sticky-failure", None, "fail"),
+    ("crash", "correct", "pass", "pass"),
+    ("crash", "no-timeouts", "pass", None),
+    ("crash", "sticky-failure", None, "fail"),
+    ("pause", "correct", "pass", "pass"),
+    ("pause", "no-timeouts", "fail", None),
+    ("pause", "sticky-failure", None, "fail"),
+]
+
+
+def arrivals_at_c(runtime):
+    """C's own counters, a cross-check beside what the client saw."""
+    return [http_json_probe("c", runtime.url("c") + "/admin/state", fields=("requests", "in_flight"))]
+
+
+def run(harness, name: str, variant: str, fault) -> ExperimentRun:
+    return harness.experiment(
+        TARGET, name=name, variant=variant, fault=fault, load=LOAD, phases=PHASES, probes=arrivals_at_c
+    )
+
+
+@pytest.mark.experiment
+@pytest.mark.parametrize("variant, expected", [("correct", "pass"), ("fixed-timeouts", "fail")])
+def test_latency_under_budget_passes_through(harness, variant, expected):
+    latency = SPEC["under_budget_latency_ms"]
+    fault = make_fault("latency", SPEC["hop"], latency=latency)
+    result = run(harness, f"latency-under-budget-{variant}", variant, fault)
+    harness.expect(result, [(latency_passes_through(result.frames, latency_ms=latency), expected)])
+
+
+@pytest.mark.experiment
+@pytest.mark.parametrize("fault, variant, budget, recovery", CASES)
+def test_dependency_failure(harness, fault, variant, budget, recovery):
+    result = run(harness, f"{fault}-{variant}", variant, FAULTS[fault])
+    expectations = []
+    if budget:
+        verdict = answers_within_budget(
+            result.frames, budget_ms=SPEC["budget_ms"], margin_ms=SPEC["margin_ms"], hop=SPEC["hop"], hang_ms=SPEC["hang_ms"]
+        )
+        expectations.append((verdict, budget))
+    if recovery:
+        expectations.append((recovers(result.frames, bound_s=SPEC["recovery_bound_s"]), recovery))
+    harness.expect(result, expectations)

@@ -1,0 +1,92 @@
+"""Checks of the chained pattern (A -> B -> C with a timeout budget).
+
+Black-box: they read only what the client saw (the requests frame) and
+the phase and fault windows, so they work on services the user cannot
+instrument.
+"""
+
+from __future__ import annotations
+
+from ..timeline import Frames
+from .verdict import Verdict, check, verdict
+from .windows import fault_window, percentile, phase, recovery_time, requests_between, round_figures, success_rate, MissingData
+from .verdict import unknown
+
+
+@check("latency-passes-through")
+def latency_passes_through(frames: Frames, *, latency_ms: float, tolerance_ms: float | None = None, min_success: float = 0.99) -> Verdict:
+    """Latency L on a hop under budget adds about L to the entry's median,
+    and no request fails for it (no premature timeout, no amplification).
+    Tolerance: max(25 ms, 25% of L) unless given."""
+    name = "latency-passes-through"
+    try:
+        base = requests_between(frames, *phase(frames, "baseline"), min_count=10)
+        start, end = fault_window(frames)
+        during = requests_between(frames, start, end, min_count=10)
+    except MissingData as exc:
+        return unknown(name, str(exc))
+    tol = tolerance_ms if tolerance_ms is not None else max(25.0, 0.25 * latency_ms)
+    base_ok, during_ok = base[base["ok"].astype(bool)], during[during["ok"].astype(bool)]
+    if during_ok.empty:
+        return verdict(name, False, f"no request succeeded under {latency_ms:.0f} ms of added latency (0 of {len(during)})",
+                       **round_figures(requests=len(during), success_pct=0.0))
+    b50, f50 = percentile(base_ok["latency_ms"], 50), percentile(during_ok["latency_ms"], 50)
+    added, ok_rate = f50 - b50, success_rate(during)
+    ok = abs(added - latency_ms) <= tol and ok_rate >= min_success
+    return verdict(
+        name, ok,
+        f"median rose by {added:.0f} ms for {latency_ms:.0f} ms injected (tolerance {tol:.0f} ms); "
+        f"{ok_rate * 100:.1f}% succeeded during the fault (need {min_success * 100:.0f}%)",
+        **round_figures(baseline_p50_ms=b50, fault_p50_ms=f50, added_ms=added, injected_ms=float(latency_ms),
+                        tolerance_ms=tol, success_pct=ok_rate * 100, requests=len(during)),
+    )
+
+
+@check("answers-within-budget")
+def answers_within_budget(frames: Frames, *, budget_ms: float, margin_ms: float, hop: str, hang_ms: float) -> Verdict:
+    """While a dependency is slow, dead or paused, the entry still answers
+    every request within its budget (p99 <= budget + margin), failures
+    name the failing hop, and no request hangs (no answer, or >= hang_ms)."""
+    name = "answers-within-budget"
+    try:
+        start, end = fault_window(frames)
+        during = requests_between(frames, start, end, min_count=5)
+    except MissingData as exc:
+        return unknown(name, str(exc))
+    p50, p99 = percentile(during["latency_ms"], 50), percentile(during["latency_ms"], 99)
+    failed = during[~during["ok"].astype(bool)]
+    answered = failed[failed["status"] > 0]
+    naming = int((answered["hop"] == hop).sum())
+    hung = int(((during["status"] == 0) | (during["latency_ms"] >= hang_ms)).sum())
+    limit = budget_ms + margin_ms
+    ok = p99 <= limit and hung == 0 and naming == len(answered)
+    return verdict(
+        name, ok,
+        f"p99 {p99:.0f} ms during the fault (limit {budget_ms:.0f} + {margin_ms:.0f} ms); "
+        f"{naming} of {len(answered)} error answers name hop {hop}; {hung} of {len(during)} requests hung",
+        **round_figures(p50_ms=p50, p99_ms=p99, limit_ms=limit, requests=len(during), failed=len(failed),
+                        errors_naming_hop=naming, hung=hung),
+    )
+
+
+@check("recovers")
+def recovers(frames: Frames, *, bound_s: float, min_success: float = 0.99, min_requests: int = 20) -> Verdict:
+    """After the fault is reverted, success returns to >= min_success within bound_s and stays."""
+    name = "recovers"
+    try:
+        _, fault_end = fault_window(frames)
+        _, until = phase(frames, "recovery")
+        requests_between(frames, fault_end, until, min_count=min_requests)
+    except MissingData as exc:
+        return unknown(name, str(exc))
+    took = recovery_time(frames, after_s=fault_end, until_s=until, min_success=min_success, min_requests=min_requests)
+    after = frames.requests_in(fault_end, until)
+    rate = success_rate(after)
+    if took is None:
+        return verdict(name, False, f"never recovered: {rate * 100:.1f}% succeeded in the {until - fault_end:.1f}s after the fault",
+                       **round_figures(recovery_s=None, bound_s=bound_s, success_after_pct=rate * 100, requests=len(after)))
+    return verdict(
+        name, took <= bound_s,
+        f"success back to >= {min_success * 100:.0f}% {took:.2f}s after the fault ended (bound {bound_s:.1f}s)",
+        **round_figures(recovery_s=took, bound_s=bound_s, success_after_pct=rate * 100, requests=len(after)),
+    )

@@ -1,0 +1,56 @@
+"""The typed result of a check: pass, fail, or unknown with the reason."""
+
+from __future__ import annotations
+
+import functools
+import traceback
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Literal
+
+Status = Literal["pass", "fail", "unknown"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a check concluded, with the figures that let a red test explain itself."""
+
+    check: str
+    status: Status
+    explanation: str
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"{self.check}: {self.status.upper()} - {self.explanation}"
+
+
+def verdict(check: str, ok: bool, explanation: str, **figures: Any) -> Verdict:
+    return Verdict(check=check, status="pass" if ok else "fail", explanation=explanation, figures=figures)
+
+
+def unknown(check: str, reason: str, **figures: Any) -> Verdict:
+    return Verdict(check=check, status="unknown", explanation=reason, figures=figures)
+
+
+def check(name: str) -> Callable[[Callable[..., Verdict]], Callable[..., Verdict]]:
+    """Names a check and turns a crash inside it into 'unknown', never a pass."""
+
+    def wrap(fn: Callable[..., Verdict]) -> Callable[..., Verdict]:
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Verdict:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:  # a broken check must not take the run down
+                tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
+                return unknown(name, f"the check crashed: {tb}")
+
+        run.check_name = name  # type: ignore[attr-defined]
+        return run
+
+    return wrap

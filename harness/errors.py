@@ -1,0 +1,50 @@
+"""The harness's exception tree. Errors of docker, HTTP and Toxiproxy are
+translated into these at the boundary, with the service, link, file or
+command named, and what to do.
+
+    HarnessError
+    ├── TopologyError        a malformed topology file or model (names file and key)
+    ├── SetupError           a missing binary or package (names what to install)
+    ├── ServiceError         a service failed to start, got unhealthy or died
+    │   └── ReadinessTimeout a service never got healthy (address, last response, log tail)
+    ├── ToxiproxyError       the Toxiproxy server or API failed (names proxy/toxic)
+    ├── FaultError           an unknown fault, bad parameters, or a failed apply/revert
+    ├── LoadError            Locust failed to start or run
+    └── SafetyError          an address outside 127.0.0.1 and the run's own networks
+"""
+
+
+class HarnessError(Exception):
+    """Root of every error the harness raises on purpose."""
+
+
+class TopologyError(HarnessError):
+    pass
+
+
+class SetupError(HarnessError):
+    pass
+
+
+class ServiceError(HarnessError):
+    pass
+
+
+class ReadinessTimeout(ServiceError):
+    pass
+
+
+class ToxiproxyError(HarnessError):
+    pass
+
+
+class FaultError(HarnessError):
+    pass
+
+
+class LoadError(HarnessError):
+    pass
+
+
+class SafetyError(HarnessError):
+    pass

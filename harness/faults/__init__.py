@@ -1,0 +1,7 @@
+"""Faults: one small module per family, registered by kind name, always rolled back."""
+
+from .base import Fault, injected
+from .registry import kinds, make_fault
+from .schedule import FaultWindow, Schedule
+
+__all__ = ["Fault", "FaultWindow", "Schedule", "injected", "kinds", "make_fault"]

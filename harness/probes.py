@@ -1,0 +1,64 @@
+"""Probes: periodic samples of state, recorded in the timeline.
+
+A probe is a named callable returning a dict of numbers (or raising); the
+``Prober`` thread calls each one every interval and records what it got.
+A probe that fails records its error, so a gap in a plot has a reason.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import httpx
+
+from .timeline import Recorder
+
+Sample = Callable[[], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    sample: Sample
+
+
+def http_json_probe(name: str, url: str, *, fields: tuple[str, ...] = (), timeout_s: float = 0.3) -> Probe:
+    """Samples numeric fields of a JSON endpoint such as a service's /admin/state."""
+
+    def sample() -> dict[str, Any]:
+        data = httpx.get(url, timeout=timeout_s).raise_for_status().json()
+        keep = fields or tuple(k for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool))
+        return {k: data.get(k) for k in keep}
+
+    return Probe(name, sample)
+
+
+class Prober:
+    """Samples every probe every ``interval_s`` until stopped."""
+
+    def __init__(self, probes: list[Probe], recorder: Recorder, *, interval_s: float = 0.5) -> None:
+        self.probes, self.recorder, self.interval_s = probes, recorder, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="prober", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for probe in self.probes:
+                try:
+                    values = probe.sample()
+                    self.recorder.record("probe", probe=probe.name, **values)
+                except Exception as exc:
+                    self.recorder.record("probe", probe=probe.name, error=f"{type(exc).__name__}: {exc}"[:200])
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> "Prober":
+        if self.probes:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)

@@ -1,0 +1,177 @@
+"""One experiment's section of the run page: what was done, what was seen, what was judged."""
+
+from __future__ import annotations
+
+import re
+from html import escape
+from typing import Any
+
+from harness.report import series as ser
+from harness.report.axes import wants_log
+from harness.report.graph import topology_svg
+from harness.report.runfolder import Experiment
+from harness.report.svg import Axis, Series, Window, empty_chart, line_chart
+from harness.report.tables import errors_table, format_value, verdicts_table
+from harness.timeline import Frames
+
+PALETTE = ["#1c7ed6", "#f08c00", "#7048e8", "#2f9e44", "#d6336c", "#0c8599", "#5c940d", "#495057"]
+
+
+def clean(value: Any) -> str:
+    """Text of a frame cell; a missing cell (None or NaN) is empty, never 'nan'."""
+    return "" if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
+def anchor(exp: Experiment) -> str:
+    return "exp-" + re.sub(r"[^A-Za-z0-9_-]", "-", exp.ident)
+
+
+def describe_fault(fault: Any) -> str:
+    """'latency on b->c (latency_ms=200, jitter_ms=0)' or 'none'."""
+    if not isinstance(fault, dict):
+        return "none" if not fault else str(fault)
+    params = fault.get("params") or {}
+    text = f"{fault.get('kind') or fault.get('fault') or '?'} on {fault.get('on') or '?'}"
+    if params:
+        text += " (" + ", ".join(f"{k}={format_value(v)}" for k, v in params.items()) + ")"
+    return text
+
+
+def variant_tags(variant: Any) -> str:
+    v = str(variant or "?")
+    css = "broken" if v != "correct" else "variant"
+    prefix = "BROKEN variant: " if v.startswith("broken") else "variant: "
+    return f"<span class='tag {css}'>{escape(prefix + v)}</span>"
+
+
+def _windows(frames: Frames) -> list[Window]:
+    return [
+        Window(float(f["start_s"]), float(f["end_s"]), f"{clean(f['fault'])} {clean(f['on'])}".strip())
+        for f in frames.faults.to_dict("records")
+        if f["start_s"] is not None and f["end_s"] is not None
+    ]
+
+
+def _markers(frames: Frames, span: tuple[float, float]) -> list[tuple[float, str]]:
+    """A labelled line where each phase starts, and where one ends with no phase after it."""
+    rows = sorted(frames.phases.to_dict("records"), key=lambda p: p["start_s"])
+    marks = [(float(p["start_s"]), str(p["phase"])) for p in rows]
+    near = (span[1] - span[0]) / 100
+    for p in rows:
+        end = float(p["end_s"])
+        if all(abs(end - x) > near for x, _ in marks):
+            marks.append((end, f"{p['phase']} end"))
+    return sorted(marks)
+
+
+def charts(exp: Experiment) -> str:
+    frames = exp.frames
+    assert frames is not None
+    span = ser.x_range(frames)
+    windows, markers = _windows(frames), _markers(frames, span)
+    ident = anchor(exp)
+    out = []
+    lat = ser.latency_series(frames, span)
+    if any(v is not None for pts in lat.values() for _, v in pts):
+        values = [v for pts in lat.values() for _, v in pts if v is not None]
+        colours = {"p50": "#1c7ed6", "p95": "#f08c00", "p99": "#7048e8"}
+        lines = [Series(k, pts, colours[k]) for k, pts in lat.items()]
+        out.append(line_chart(f"{ident}-lat", "Request latency (all requests, by start time)", lines, span,
+                              Axis("latency ms", log=wants_log(values)), windows=windows, markers=markers))
+    else:
+        out.append(empty_chart("Request latency", "no requests were recorded"))
+    errors, rate = ser.error_throughput_series(frames, span)
+    if rate:
+        err_values = [v for _, v in errors if v is not None] + [10.0]
+        lines = [Series("error rate %", errors, "#e03131"), Series("throughput req/s", rate, "#1c7ed6", "right", "5 3")]
+        out.append(line_chart(f"{ident}-err", "Errors and throughput", lines, span,
+                              Axis("errors %", values=err_values), Axis("req/s"), windows, markers))
+    probes = ser.probe_series(frames)
+    if probes:
+        shown = dict(list(probes.items())[: len(PALETTE)])
+        values = [v for pts in shown.values() for _, v in pts if v is not None]
+        lines = [Series(name, pts, PALETTE[i]) for i, (name, pts) in enumerate(shown.items())]
+        out.append(line_chart(f"{ident}-probe", "Probes", lines, span,
+                              Axis("value", log=wants_log(values, 3)), windows=windows, markers=markers))
+        if len(probes) > len(shown):
+            left = ", ".join(list(probes)[len(shown):])
+            out.append(f"<p class='muted'>Not drawn ({len(probes) - len(shown)} more probes): {escape(left)}</p>")
+    return "\n".join(out)
+
+
+def _fault_keys(frames: Frames) -> list[tuple[str, str]]:
+    keys = []
+    fault = frames.meta.get("fault")
+    if isinstance(fault, dict) and fault.get("on"):
+        keys.append((str(fault["on"]), str(fault.get("kind") or "fault")))
+    for f in frames.faults.to_dict("records"):
+        key = (clean(f.get("on")), clean(f.get("fault")) or "fault")
+        if key[0] and key not in keys:
+            keys.append(key)
+    return keys
+
+
+def _meta_list(exp: Experiment) -> str:
+    frames = exp.frames
+    assert frames is not None
+    meta = frames.meta
+    items = [("target", escape(str(meta.get("target") or "?"))), ("variant", variant_tags(meta.get("variant")))]
+    items.append(("fault", escape(describe_fault(meta.get("fault")))))
+    for f in frames.faults.to_dict("records"):
+        text = f"{clean(f['fault'])} on {clean(f['on']) or '?'}: {f['start_s']:.1f} s – {f['end_s']:.1f} s"
+        err = clean(f.get("error"))
+        extra = f" <span class='tag fail'>revert failed: {escape(err)}</span>" if err else ""
+        items.append(("fault window", escape(text) + extra))
+    phases = ", ".join(
+        f"{clean(p['phase'])} {p['start_s']:.1f}–{p['end_s']:.1f} s" for p in frames.phases.to_dict("records")
+    )
+    items.append(("phases", escape(phases or "none recorded")))
+    items.append(("requests", str(len(frames.requests))))
+    items.append(("folder", f"<code>{escape(exp.folder.name)}</code>"))
+    return "<dl class='meta'>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items) + "</dl>"
+
+
+def _state(exp: Experiment) -> tuple[str, str]:
+    """(css class, short tag html) for the experiment's own outcome."""
+    bad = sum(not v["as_expected"] for v in exp.verdicts)
+    if exp.error:
+        return "error", "<span class='tag bad'>could not be loaded</span>"
+    if bad:
+        return "bad", f"<span class='tag bad'>{bad} of {len(exp.verdicts)} checks not as expected</span>"
+    if not exp.verdicts:
+        return "none", "<span class='tag'>no checks</span>"
+    n = len(exp.verdicts)
+    return "good", f"<span class='tag good'>{'the check' if n == 1 else f'all {n} checks'} as expected</span>"
+
+
+def error_card(exp: Experiment) -> str:
+    return (
+        f"<section class='exp error' id='{anchor(exp)}'><h2>{escape(exp.ident)} {_state(exp)[1]}</h2>"
+        f"<p>This experiment folder could not be loaded, so it has no charts.</p><pre>{escape(exp.error or '')}</pre>"
+        + (f"<h3>Verdicts</h3>{verdicts_table(exp.verdicts)}" if exp.verdicts else "")
+        + "</section>"
+    )
+
+
+def experiment_section(exp: Experiment) -> str:
+    """The full section, or an error card when the folder did not load."""
+    if exp.frames is None:
+        return error_card(exp)
+    frames = exp.frames
+    css, tag = _state(exp)
+    incomplete = "" if frames.complete else "<span class='tag incomplete'>INCOMPLETE</span>"
+    banner = "" if frames.complete else (
+        "<div class='banner'>Incomplete: this timeline has no end event — the run was killed or crashed. "
+        "Everything below is what was recorded up to that point.</div>"
+    )
+    rows, failed, kinds = ser.error_breakdown(frames)
+    return (
+        f"<section class='exp {css}' id='{anchor(exp)}'>"
+        f"<h2>{escape(exp.title)} {variant_tags(frames.meta.get('variant'))} {tag} {incomplete}</h2>"
+        f"{banner}{_meta_list(exp)}"
+        f"<h3>Topology</h3>{topology_svg(frames.meta.get('topology') or {}, _fault_keys(frames))}"
+        f"<h3>Timeline</h3>{charts(exp)}"
+        f"<h3>Verdicts</h3>{verdicts_table(exp.verdicts)}"
+        f"<h3>Failed requests</h3>{errors_table(rows, failed, kinds, len(frames.requests))}"
+        "</section>"
+    )

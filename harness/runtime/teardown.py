@@ -1,0 +1,63 @@
+"""Guaranteed teardown: every live runtime is taken down at exit, and
+SIGTERM/SIGHUP become an exception so that every ``finally`` runs.
+
+Context managers and fixtures do the normal work; this catches what they
+cannot: an interpreter that exits early, or a signal from outside.
+"""
+
+from __future__ import annotations
+
+import atexit
+import signal
+import threading
+from typing import Any, Protocol
+
+
+class _Downable(Protocol):
+    def down(self) -> None: ...
+
+
+_live: list[_Downable] = []
+_lock = threading.Lock()
+
+
+class Terminated(SystemExit):
+    """Raised in the main thread when the process is asked to end."""
+
+
+def register(thing: _Downable) -> None:
+    with _lock:
+        if thing not in _live:
+            _live.append(thing)
+
+
+def unregister(thing: _Downable) -> None:
+    with _lock:
+        if thing in _live:
+            _live.remove(thing)
+
+
+def down_all() -> None:
+    with _lock:
+        things = list(reversed(_live))
+    for thing in things:
+        try:
+            thing.down()
+        except Exception:
+            pass  # at exit: take down what can be taken down
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    raise Terminated(128 + signum)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM and SIGHUP unwind the stack like Ctrl-C does (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) in (signal.SIG_DFL, None):
+            signal.signal(sig, _on_signal)
+
+
+atexit.register(down_all)

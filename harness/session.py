@@ -1,0 +1,185 @@
+"""A run: one run id, one folder, one Toxiproxy server, many experiments.
+
+    reports/<run-id>/
+        index.html, verdicts.json, toxiproxy.log
+        experiments/<experiment>/timeline.jsonl, requests.jsonl, logs/
+
+``HarnessRun`` is what the pytest plugin and the CLI share: it stands
+targets up, runs experiments, records verdicts against what was expected,
+and writes the report when it closes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+from .checks.verdict import Verdict
+from .experiment import ExperimentRun, Phases, run_experiment
+from .faults.base import Fault
+from .load import LoadSpec
+from .probes import Probe
+from .runtime import make_runtime, teardown
+from .runtime.base import Runtime
+from .runtime.labels import new_run_id
+from .runtime.processes import sweep_dead_runs
+from .timeline import Recorder
+from .topology import Topology, load
+from .toxiproxy import ToxiproxyClient, ToxiproxyServer
+
+Expected = Literal["pass", "fail"]
+
+
+@dataclass
+class Judgement:
+    """A verdict beside what the experiment expected of it."""
+
+    experiment: str
+    verdict: Verdict
+    expected: Expected
+
+    @property
+    def as_expected(self) -> bool:
+        return self.verdict.status == self.expected
+
+
+@dataclass
+class HarnessRun:
+    reports_dir: Path
+    runtime: str = "local"
+    run_id: str = field(default_factory=new_run_id)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    _server: ToxiproxyServer | None = None
+    _client: ToxiproxyClient | None = None
+    _count: int = 0
+
+    @property
+    def folder(self) -> Path:
+        return self.reports_dir / self.run_id
+
+    def open(self) -> "HarnessRun":
+        """Sweeps what dead runs left, then starts this run's Toxiproxy."""
+        sweep_dead_runs(keep_run=self.run_id)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._server = ToxiproxyServer(run_id=self.run_id, log_path=self.folder / "toxiproxy.log")
+        teardown.register(self._server)
+        self._client = self._server.start()
+        return self
+
+    def close(self) -> None:
+        """Stops Toxiproxy, writes verdicts.json and the HTML report."""
+        if self._server is not None:
+            self._server.stop()
+            teardown.unregister(self._server)
+        if self.folder.exists():
+            (self.folder / "verdicts.json").write_text(json.dumps(self.rows, indent=2, default=str))
+            from .report import render_index, render_run
+
+            render_run(self.folder)
+            render_index(self.reports_dir)
+
+    @property
+    def toxiproxy(self) -> ToxiproxyClient:
+        if self._client is None:
+            raise RuntimeError("the run is not open")
+        return self._client
+
+    @contextlib.contextmanager
+    def deployed(self, target: str | Path | Topology, *, variant: str = "correct", name: str = "deploy") -> Iterator[Runtime]:
+        """Stands a target up for the block and always takes it down."""
+        topo = target if isinstance(target, Topology) else load(target)
+        topo = topo.with_variant(variant)
+        self._count += 1
+        folder = self.folder / "experiments" / name
+        runtime = make_runtime(
+            self.runtime, topo, run_id=self.run_id, toxiproxy=self.toxiproxy,
+            log_dir=folder / "logs", prefix=f"{self.run_id}.{self._count}",
+        )
+        runtime.up()
+        try:
+            yield runtime
+        finally:
+            runtime.down()
+
+    def experiment(
+        self,
+        target: str | Path | Topology,
+        *,
+        name: str,
+        variant: str = "correct",
+        fault: Fault | None,
+        load: LoadSpec,
+        phases: Phases = Phases(),
+        probes: Any = None,
+    ) -> ExperimentRun:
+        """Stands the target up, runs the phases, takes it down, returns the frames.
+
+        ``probes`` may be a callable runtime -> list[Probe], since addresses
+        exist only once the target is up."""
+        name = _folder_name(name)
+        with self.deployed(target, variant=variant, name=name) as runtime:
+            chosen: list[Probe] = probes(runtime) if callable(probes) else list(probes or [])
+            return run_experiment(
+                name=name, runtime=runtime, load=load, fault=fault, phases=phases,
+                folder=self.folder / "experiments" / name, probes=chosen,
+            )
+
+    def judge(self, run: ExperimentRun, expectations: list[tuple[Verdict, Expected]]) -> list[Judgement]:
+        """Records each verdict with what was expected, in the timeline and verdicts.json."""
+        judgements = [Judgement(run.name, v, exp) for v, exp in expectations]
+        with Recorder(run.folder) as rec:
+            for j in judgements:
+                rec.record("verdict", check=j.verdict.check, status=j.verdict.status, expected=j.expected,
+                           figures=j.verdict.figures, explanation=j.verdict.explanation)
+                self.rows.append({
+                    "experiment": run.name, "target": run.target, "variant": run.variant,
+                    "fault": run.fault["kind"] if run.fault else None, "check": j.verdict.check,
+                    "passed": j.verdict.passed, "status": j.verdict.status, "expected": j.expected,
+                    "figures": j.verdict.figures, "explanation": j.verdict.explanation,
+                })
+        return judgements
+
+    def expect(self, run: ExperimentRun, expectations: list[tuple[Verdict, Expected]]) -> list[Judgement]:
+        """Judges, then fails (AssertionError with every check's figures) unless all went as expected."""
+        judgements = self.judge(run, expectations)
+        if not all(j.as_expected for j in judgements):
+            raise AssertionError(f"{run.name} ({run.target}, variant {run.variant}):\n{explain(judgements)}")
+        return judgements
+
+
+def _folder_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")[:120] or "experiment"
+
+
+def explain(judgements: list[Judgement]) -> str:
+    """The lines a failed assertion shows: each check, expected vs got, and why."""
+    return "\n".join(
+        f"{'ok ' if j.as_expected else 'BAD'} {j.verdict.check}: expected {j.expected}, got {j.verdict.status} - {j.verdict.explanation}"
+        for j in judgements
+    )
+
+
+def hold(target: str, *, variant: str, runtime: str, reports_dir: Path, say: Any = print) -> None:
+    """Stands a target up, prints where everything is, holds until Ctrl-C or SIGTERM."""
+    import threading
+
+    run = HarnessRun(reports_dir=reports_dir, runtime=runtime).open()
+    try:
+        with run.deployed(target, variant=variant, name=f"up-{Path(str(target)).name}") as rt:
+            say(f"target {rt.topology.name} (variant {variant}) is up on the {runtime} runtime; run id {run.run_id}")
+            say(f"  entry: {rt.entry_url()}")
+            for name, addrs in rt.addresses().items():
+                say(f"  {name}: {', '.join(addrs)}")
+            for link in rt.topology.links:
+                say(f"  proxies of {link.name}: {', '.join(p.proxy for p in rt.link_proxies(link.name))}")
+            say(f"  Toxiproxy API: {run.toxiproxy.api_url} (e.g. toxiproxy-cli -h {run.toxiproxy.host}:{run.toxiproxy.port} list)")
+            say("Ctrl-C to take it down.")
+            threading.Event().wait()
+    except KeyboardInterrupt:
+        say("taking it down")
+    finally:
+        run.close()

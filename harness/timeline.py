@@ -1,0 +1,198 @@
+"""The timeline: the append-only event log of one experiment.
+
+Every event is one JSON object on its own line of ``timeline.jsonl``, written
+and flushed when it happens, so a run that is killed still leaves what it
+saw. One clock for everything: wall-clock nanoseconds on this host
+(``time.time_ns``). Requests are written by the Locust child process into
+``requests.jsonl`` beside it, with the same clock.
+
+Event kinds written by the harness (field ``kind``):
+
+- ``experiment``: name, target, variant, fault, topology, spec (first line)
+- ``phase``: phase (baseline|fault|recovery), edge (start|end)
+- ``fault``: fault, on, params, edge (start|end), error (on a failed revert)
+- ``lifecycle``: service, instance, action, detail
+- ``probe``: probe, value, plus any fields of the sample
+- ``verdict``: check, status (pass|fail|unknown), expected, figures, explanation
+- ``end``: the experiment finished (a timeline without it is incomplete)
+
+Request rows (``requests.jsonl``): t_ns (start), name, method, latency_ms,
+status (0 for no response), ok, error, hop (the failing hop a 5xx body names).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+TIMELINE_FILE = "timeline.jsonl"
+REQUESTS_FILE = "requests.jsonl"
+
+
+def now_ns() -> int:
+    """The one clock every event is stamped with."""
+    return time.time_ns()
+
+
+class Recorder:
+    """Appends events to a timeline file, flushed line by line, thread-safe."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / TIMELINE_FILE
+        self.requests_path = self.folder / REQUESTS_FILE
+        self._lock = threading.Lock()
+        self._file = self.path.open("a", encoding="utf-8")
+
+    def record(self, kind: str, **fields: Any) -> dict[str, Any]:
+        event = {"t_ns": fields.pop("t_ns", None) or now_ns(), "kind": kind, **fields}
+        line = json.dumps(event, default=str)
+        with self._lock:
+            if self._file.closed:
+                raise ValueError(f"timeline {self.path} is closed; cannot record {kind}")
+            self._file.write(line + "\n")
+            self._file.flush()
+        return event
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+    def __enter__(self) -> "Recorder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Reads a JSONL file, tolerating a last line cut short by a kill."""
+    rows: list[dict[str, Any]] = []
+    if not path.exists():
+        return rows
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a partial last line from a killed writer
+    return rows
+
+
+@dataclass
+class Frames:
+    """One experiment's timeline as pandas frames; times in seconds from t0.
+
+    requests:  t_s, end_s, name, method, latency_ms, status, ok, error, hop
+    phases:    phase, start_s, end_s
+    faults:    fault, on, start_s, end_s, params, error
+    lifecycle: t_s, service, instance, action, detail
+    probes:    t_s, probe, value; long format, one row per numeric field
+               of a sample, named "<probe>.<field>"
+    """
+
+    meta: dict[str, Any]
+    t0_ns: int
+    requests: pd.DataFrame
+    phases: pd.DataFrame
+    faults: pd.DataFrame
+    lifecycle: pd.DataFrame
+    probes: pd.DataFrame
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
+    complete: bool = False
+
+    def phase_window(self, phase: str) -> tuple[float, float] | None:
+        rows = self.phases[self.phases["phase"] == phase]
+        if rows.empty:
+            return None
+        row = rows.iloc[0]
+        return float(row["start_s"]), float(row["end_s"])
+
+    def requests_in(self, start_s: float, end_s: float) -> pd.DataFrame:
+        r = self.requests
+        return r[(r["t_s"] >= start_s) & (r["t_s"] < end_s)]
+
+
+REQUEST_COLUMNS = ["t_s", "end_s", "name", "method", "latency_ms", "status", "ok", "error", "hop"]
+
+
+def _seconds(t_ns: int, t0_ns: int) -> float:
+    return (t_ns - t0_ns) / 1e9
+
+
+def _edges_to_windows(events: list[dict[str, Any]], key: str, t0: int, end_s: float) -> list[dict[str, Any]]:
+    """Pairs start/end edges into windows; an unclosed one runs to end_s."""
+    open_: dict[Any, dict[str, Any]] = {}
+    windows: list[dict[str, Any]] = []
+    for e in events:
+        ident = (e.get(key), e.get("on"))
+        if e.get("edge") == "start":
+            row = {k: v for k, v in e.items() if k not in ("t_ns", "kind", "edge")}
+            row.update(start_s=_seconds(e["t_ns"], t0), end_s=None)
+            open_[ident] = row
+            windows.append(row)
+        elif e.get("edge") == "end" and ident in open_:
+            row = open_.pop(ident)
+            row["end_s"] = _seconds(e["t_ns"], t0)
+            if e.get("error"):
+                row["error"] = e["error"]
+    for row in open_.values():
+        row["end_s"] = end_s
+    return windows
+
+
+def _probe_rows(events: list[dict[str, Any]], t0: int) -> list[dict[str, Any]]:
+    rows = []
+    for e in events:
+        for key, value in e.items():
+            if key in ("t_ns", "kind", "probe") or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            rows.append({"t_s": _seconds(e["t_ns"], t0), "probe": f"{e['probe']}.{key}", "value": float(value)})
+    return rows
+
+
+def load_frames(folder: Path) -> Frames:
+    """Loads one experiment folder (timeline.jsonl + requests.jsonl)."""
+    folder = Path(folder)
+    events = read_jsonl(folder / TIMELINE_FILE)
+    if not events:
+        raise FileNotFoundError(f"no timeline events in {folder / TIMELINE_FILE}")
+    meta = next((e for e in events if e["kind"] == "experiment"), {})
+    t0 = meta.get("t_ns", events[0]["t_ns"])
+    raw = read_jsonl(folder / REQUESTS_FILE)
+    req = pd.DataFrame(raw)
+    if req.empty:
+        req = pd.DataFrame(columns=REQUEST_COLUMNS)
+    else:
+        req["t_s"] = (req["t_ns"] - t0) / 1e9
+        req["end_s"] = req["t_s"] + req["latency_ms"] / 1000.0
+        for col in REQUEST_COLUMNS:
+            if col not in req:
+                req[col] = None
+        req = req.sort_values("t_s").reset_index(drop=True)
+    last_s = max([_seconds(e["t_ns"], t0) for e in events] + ([float(req["end_s"].max())] if len(req) else []))
+    phases = _edges_to_windows([e for e in events if e["kind"] == "phase"], "phase", t0, last_s)
+    faults = _edges_to_windows([e for e in events if e["kind"] == "fault"], "fault", t0, last_s)
+    life = [dict(e, t_s=_seconds(e["t_ns"], t0)) for e in events if e["kind"] == "lifecycle"]
+    probes = _probe_rows([e for e in events if e["kind"] == "probe"], t0)
+    return Frames(
+        meta=meta,
+        t0_ns=t0,
+        requests=req,
+        phases=pd.DataFrame(phases, columns=["phase", "start_s", "end_s"]),
+        faults=pd.DataFrame(faults, columns=["fault", "on", "params", "start_s", "end_s", "error"]),
+        lifecycle=pd.DataFrame(life, columns=["t_s", "service", "instance", "action", "detail"]),
+        probes=pd.DataFrame(probes, columns=["t_s", "probe", "value"]),
+        verdicts=[e for e in events if e["kind"] == "verdict"],
+        complete=any(e["kind"] == "end" for e in events),
+    )

@@ -1,0 +1,188 @@
+"""The Toxiproxy server of a run and a client that only ever talks to it.
+
+toxiproxy-python keeps the server address in class attributes of its
+``APIConsumer`` (process-global), sends no timeout and checks only 400, 404
+and 409. ``ToxiproxyClient`` therefore makes every call through
+``APIConsumer`` under one lock with the address pinned to its own server,
+passes a timeout, and checks every status itself, so one run never
+addresses another run's server and no failure passes silently.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+from toxiproxy.api import APIConsumer
+from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
+
+from .errors import SetupError, ToxiproxyError
+from .runtime.labels import label_env
+
+TOXIPROXY_VERSION = "v2.12.0"
+_API_LOCK = threading.Lock()
+
+
+def find_server_binary() -> str:
+    """$HARNESS_TOXIPROXY, then the venv's bin, then PATH."""
+    explicit = os.environ.get("HARNESS_TOXIPROXY")
+    candidates = [explicit] if explicit else []
+    candidates.append(str(Path(sys.executable).parent / "toxiproxy-server"))
+    found = shutil.which("toxiproxy-server")
+    if found:
+        candidates.append(found)
+    for c in candidates:
+        if c and os.access(c, os.X_OK):
+            return c
+    raise SetupError(
+        "toxiproxy-server not found (looked at $HARNESS_TOXIPROXY, the venv's bin and PATH). "
+        f"Run `make setup`, which builds it with `go install github.com/Shopify/toxiproxy/v2/cmd/server@{TOXIPROXY_VERSION}`."
+    )
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 below the ephemeral range is not guaranteed; ask the kernel."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ToxiproxyClient:
+    """Proxies and toxics on one server, every call checked and timed out."""
+
+    def __init__(self, host: str, port: int, *, timeout_s: float = 5.0) -> None:
+        self.host, self.port, self.timeout_s = host, port, timeout_s
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _call(self, method: str, path: str, what: str, **body: Any) -> Any:
+        kwargs: dict[str, Any] = {"timeout": self.timeout_s, "headers": {"User-Agent": "chaos-harness"}}
+        if body:
+            kwargs["json"] = body
+        with _API_LOCK:
+            APIConsumer.host, APIConsumer.port = self.host, self.port
+            try:
+                response = getattr(APIConsumer, method)(path, **kwargs)
+            except (ProxyExists, NotFound, InvalidToxic) as exc:
+                raise ToxiproxyError(f"{what}: {type(exc).__name__}: {_text(exc.args[0] if exc.args else '')}") from None
+            except requests.RequestException as exc:
+                raise ToxiproxyError(f"{what}: Toxiproxy API {self.api_url} did not answer: {exc}") from None
+        if response.status_code >= 300:
+            raise ToxiproxyError(f"{what}: Toxiproxy answered {response.status_code}: {_text(response.content)}")
+        return response.json() if response.content else None
+
+    def version(self) -> str:
+        return str(self._call("get", "/version", "version"))
+
+    def create_proxy(self, name: str, *, upstream: str, listen: str = "127.0.0.1:0") -> dict[str, Any]:
+        return self._call("post", "/proxies", f"create proxy {name} -> {upstream}", name=name, upstream=upstream, listen=listen, enabled=True)
+
+    def delete_proxy(self, name: str) -> None:
+        self._call("delete", f"/proxies/{name}", f"delete proxy {name}")
+
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        state = self._call("post", f"/proxies/{name}", f"{'enable' if enabled else 'disable'} proxy {name}", enabled=enabled)
+        if state is None or state.get("enabled") is not enabled:
+            raise ToxiproxyError(f"proxy {name}: asked enabled={enabled}, server says {state}")
+
+    def set_upstream(self, name: str, upstream: str) -> None:
+        self._call("post", f"/proxies/{name}", f"point proxy {name} at {upstream}", upstream=upstream)
+
+    def add_toxic(self, proxy: str, *, type: str, name: str, stream: str, toxicity: float, attributes: dict[str, Any]) -> None:
+        self._call(
+            "post", f"/proxies/{proxy}/toxics", f"add {type} toxic {name!r} to proxy {proxy}",
+            name=name, type=type, stream=stream, toxicity=toxicity, attributes=attributes,
+        )
+
+    def remove_toxic(self, proxy: str, name: str) -> None:
+        self._call("delete", f"/proxies/{proxy}/toxics/{name}", f"remove toxic {name!r} from proxy {proxy}")
+
+    def toxics(self, proxy: str) -> list[dict[str, Any]]:
+        return self._call("get", f"/proxies/{proxy}/toxics", f"list toxics of proxy {proxy}")
+
+    def proxies(self) -> dict[str, Any]:
+        return self._call("get", "/proxies", "list proxies")
+
+
+def _text(raw: Any) -> str:
+    return (raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)).strip()[:300]
+
+
+class ToxiproxyServer:
+    """One toxiproxy-server process per run, on 127.0.0.1 and a free API port."""
+
+    def __init__(self, *, run_id: str, log_path: Path, binary: str | None = None) -> None:
+        self.run_id, self.log_path = run_id, Path(log_path)
+        self.binary = binary or find_server_binary()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.client: ToxiproxyClient | None = None
+
+    def start(self, *, timeout_s: float = 15.0) -> ToxiproxyClient:
+        port = free_port()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [self.binary, "-host", "127.0.0.1", "-port", str(port)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, **label_env(self.run_id)}, start_new_session=True,
+            )
+        client = ToxiproxyClient("127.0.0.1", port, timeout_s=2.0)
+        deadline = time.monotonic() + timeout_s
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                client.version()
+                self.client = ToxiproxyClient("127.0.0.1", port)
+                return self.client
+            except ToxiproxyError as exc:
+                last = str(exc)
+            time.sleep(0.05)  # poll
+        tail = _tail(self.log_path)
+        self.stop()
+        raise ToxiproxyError(
+            f"toxiproxy-server ({self.binary}) did not answer GET /version on 127.0.0.1:{port} "
+            f"within {timeout_s:.0f}s (last: {last}). Log {self.log_path}:\n{tail}"
+        )
+
+    def stop(self) -> None:
+        p = self.process
+        if p is None or p.poll() is not None:
+            return
+        os.killpg(p.pid, signal.SIGTERM)
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(timeout=5)
+
+    down = stop  # what the teardown registry calls at exit
+
+    def __enter__(self) -> ToxiproxyClient:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

@@ -1,0 +1,385 @@
+"""One service of the chained pattern target (A -> B -> C).
+
+Run as ``python targets/chained/service.py``; everything is configured by
+environment variables (see README.md next to this file). The same program is
+the entry, the middle and the leaf: a service with DOWNSTREAM_URL calls the
+next hop, one without it is the leaf.
+
+The pattern's promise: a chain answers within the caller's budget and an
+error names the hop that failed. The service keeps it by propagating the
+remaining budget downstream (``X-Deadline-Ms``, relative milliseconds so
+clocks never have to agree) and by keeping RESERVE_MS back for itself, so the
+deepest failing hop times out first and its error travels up in time.
+The broken VARIANTs exist so the harness's checks can be shown to fail.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+
+VARIANTS = ("correct", "no-timeouts", "fixed-timeouts", "sticky-failure")
+DEADLINE_HEADER = "X-Deadline-Ms"
+CALLER_HEADER = "X-Caller"
+REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+           502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+class ConfigError(Exception):
+    """A bad environment: reported on stderr, exit status 2."""
+
+
+@dataclass(frozen=True)
+class Config:
+    port: int
+    name: str
+    downstream_url: str | None
+    downstream_name: str | None
+    budget_ms: int
+    hop_timeout_ms: int
+    reserve_ms: int
+    variant: str
+    fixed_timeout_ms: int
+    work_ms: int
+
+    @property
+    def hop(self) -> str:
+        """The name of this service's outgoing link, e.g. "b->c"."""
+        return f"{self.name}->{self.downstream_name}"
+
+
+def _int_env(env: dict[str, str], key: str, default: int | None, minimum: int) -> int:
+    raw = env.get(key, "").strip()
+    if not raw:
+        if default is None:
+            raise ConfigError(f"{key} is required")
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{key} must be >= {minimum}, got {value}")
+    return value
+
+
+def load_config(env: dict[str, str]) -> Config:
+    """Read and validate the env contract, so a typo fails at start, not under load."""
+    name = env.get("SERVICE_NAME", "").strip()
+    if not name:
+        raise ConfigError("SERVICE_NAME is required (a, b or c)")
+    variant = env.get("VARIANT", "correct").strip() or "correct"
+    if variant not in VARIANTS:
+        raise ConfigError(f"unknown VARIANT {variant!r}; expected one of {', '.join(VARIANTS)}")
+    downstream_url = env.get("DOWNSTREAM_URL", "").strip().rstrip("/") or None
+    downstream_name = env.get("DOWNSTREAM_NAME", "").strip() or None
+    if downstream_url and not downstream_name:
+        raise ConfigError("DOWNSTREAM_NAME is required when DOWNSTREAM_URL is set")
+    if downstream_url and not downstream_url.startswith(("http://", "https://")):
+        raise ConfigError(f"DOWNSTREAM_URL must be an http(s) URL, got {downstream_url!r}")
+    return Config(
+        port=_int_env(env, "PORT", None, 1),
+        name=name,
+        downstream_url=downstream_url,
+        downstream_name=downstream_name if downstream_url else None,
+        budget_ms=_int_env(env, "BUDGET_MS", 800, 1),
+        hop_timeout_ms=_int_env(env, "HOP_TIMEOUT_MS", 2000, 1),
+        reserve_ms=_int_env(env, "RESERVE_MS", 40, 0),
+        variant=variant,
+        fixed_timeout_ms=_int_env(env, "FIXED_TIMEOUT_MS", 100, 1),
+        work_ms=_int_env(env, "WORK_MS", 0, 0),
+    )
+
+
+class State:
+    """Counters for /admin/state: a cross-check for the harness, never its only evidence."""
+
+    def __init__(self, variant: str) -> None:
+        self._lock = threading.Lock()
+        self.variant = variant
+        self.requests = self.ok = self.errors = self.timeouts = 0
+        self.in_flight = self.downstream_calls = 0
+        self.downstream_dead = False
+
+    def begin(self) -> None:
+        with self._lock:
+            self.requests += 1
+            self.in_flight += 1
+
+    def end(self, status: int, own_timeout: bool) -> None:
+        with self._lock:
+            self.in_flight -= 1
+            if 200 <= status < 300:
+                self.ok += 1
+            else:
+                self.errors += 1
+            if own_timeout:
+                self.timeouts += 1
+
+    def count_call(self) -> None:
+        with self._lock:
+            self.downstream_calls += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"requests": self.requests, "ok": self.ok, "errors": self.errors,
+                    "timeouts": self.timeouts, "in_flight": self.in_flight,
+                    "downstream_calls": self.downstream_calls, "variant": self.variant,
+                    "downstream_dead": self.downstream_dead}
+
+
+def run_bounded(fn: Callable[[], Any], timeout_s: float | None) -> Any:
+    """Run fn in a daemon thread and wait at most timeout_s for it.
+
+    This bounds the whole call (connect, send, a slowly dripping body), which
+    httpx's per-operation timeouts alone do not. A daemon thread rather than a
+    ThreadPoolExecutor: executor workers are joined at exit, so a hung call
+    would hold up a SIGTERM shutdown.
+    """
+    future: Future[Any] = Future()
+
+    def target() -> None:
+        try:
+            future.set_result(fn())
+        except BaseException as exc:  # handed to the waiting caller
+            future.set_exception(exc)
+
+    threading.Thread(target=target, daemon=True).start()
+    return future.result(timeout=timeout_s)
+
+
+def fetch(client: httpx.Client, url: str, headers: dict[str, str],
+          timeout_s: float | None) -> tuple[int, bytes]:
+    """GET url and read the whole body, giving up once timeout_s has passed.
+
+    The deadline is also checked between body chunks so that a call the
+    caller already abandoned ends instead of draining a drip forever.
+    """
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    with client.stream("GET", url, headers=headers, timeout=timeout_s) as resp:
+        body = bytearray()
+        for chunk in resp.iter_bytes():
+            body += chunk
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError("body not complete before the deadline")
+        return resp.status_code, bytes(body)
+
+
+class Service:
+    """The chain logic: answers GET / with (status, body, timed-out-here)."""
+
+    def __init__(self, config: Config, client: httpx.Client) -> None:
+        self.config = config
+        self.client = client
+        self.state = State(config.variant)
+
+    def chain(self, headers: dict[str, str]) -> tuple[int, dict[str, Any], bool]:
+        """Answer GET /; headers has lower-cased names."""
+        cfg = self.config
+        start = time.monotonic()
+        propagate = cfg.variant in ("correct", "sticky-failure")
+        budget_ms: float = cfg.budget_ms
+        raw_deadline = headers.get(DEADLINE_HEADER.lower())
+        if propagate and raw_deadline is not None:
+            try:
+                budget_ms = float(raw_deadline)
+            except ValueError:
+                budget_ms = math.nan
+            if not math.isfinite(budget_ms):
+                return 400, {"error": "bad deadline", "service": cfg.name,
+                             "detail": f"{DEADLINE_HEADER} must be a number"}, False
+            if budget_ms <= 0:
+                caller = headers.get(CALLER_HEADER.lower()) or "client"
+                return 504, {"error": "timeout", "hop": f"{caller}->{cfg.name}",
+                             "service": cfg.name, "after_ms": 0,
+                             "detail": "deadline expired on arrival"}, True
+        if cfg.downstream_url and self.state.downstream_dead:
+            return 503, {"error": "marked dead", "hop": cfg.hop, "service": cfg.name}, False
+        if cfg.work_ms:
+            time.sleep(cfg.work_ms / 1000)
+        if not cfg.downstream_url:
+            return 200, {"service": cfg.name, "path": [cfg.name]}, False
+        remaining_ms = budget_ms - (time.monotonic() - start) * 1000
+        status, body, own_timeout = self._call(remaining_ms, propagate)
+        if (cfg.variant == "sticky-failure" and status >= 500
+                and body.get("hop") == cfg.hop):
+            self.state.downstream_dead = True
+        return status, body, own_timeout
+
+    def _timeout_ms(self, remaining_ms: float) -> float | None:
+        cfg = self.config
+        if cfg.variant == "no-timeouts":
+            return None
+        if cfg.variant == "fixed-timeouts":
+            return cfg.fixed_timeout_ms
+        return min(cfg.hop_timeout_ms, remaining_ms - cfg.reserve_ms)
+
+    def _call(self, remaining_ms: float, propagate: bool) -> tuple[int, dict[str, Any], bool]:
+        """Call the next hop and turn every outcome into (status, body, timed-out-here)."""
+        cfg = self.config
+        timeout_ms = self._timeout_ms(remaining_ms)
+        if timeout_ms is not None and timeout_ms < 1:  # would send a 0 ms deadline
+            return 504, {"error": "timeout", "hop": cfg.hop, "service": cfg.name,
+                         "after_ms": 0, "detail": "no budget left to call"}, True
+        headers = {CALLER_HEADER: cfg.name}
+        if propagate and timeout_ms is not None:
+            headers[DEADLINE_HEADER] = str(int(timeout_ms))
+        timeout_s = None if timeout_ms is None else timeout_ms / 1000
+        url = f"{cfg.downstream_url}/"
+        self.state.count_call()
+        started = time.monotonic()
+        try:
+            status, raw = run_bounded(lambda: fetch(self.client, url, headers, timeout_s),
+                                      timeout_s)
+        except (TimeoutError, httpx.TimeoutException):
+            after_ms = round((time.monotonic() - started) * 1000)
+            return 504, {"error": "timeout", "hop": cfg.hop, "service": cfg.name,
+                         "after_ms": after_ms}, True
+        except (httpx.HTTPError, OSError) as exc:
+            detail = f"{type(exc).__name__}: {exc}"[:200]
+            return 503, {"error": "unavailable", "hop": cfg.hop, "service": cfg.name,
+                         "detail": detail}, False
+        return self._judge(status, raw)
+
+    def _judge(self, status: int, raw: bytes) -> tuple[int, dict[str, Any], bool]:
+        """Map the next hop's answer to ours, keeping the failing hop's name."""
+        cfg = self.config
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if 200 <= status < 300:
+            if isinstance(body, dict) and isinstance(body.get("path"), list):
+                return 200, {"service": cfg.name, "path": [cfg.name, *body["path"]]}, False
+            return 502, {"error": "bad body", "hop": cfg.hop, "service": cfg.name,
+                         "status": status}, False
+        if status >= 500 and isinstance(body, dict) and isinstance(body.get("hop"), str):
+            passed = dict(body)
+            passed["origin"] = body.get("service")
+            passed["service"] = cfg.name
+            return status, passed, False
+        return 502, {"error": "bad status", "hop": cfg.hop, "service": cfg.name,
+                     "status": status}, False
+
+
+class Handler(BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive; each response goes out in one socket write.
+
+    One write matters because a Toxiproxy latency toxic delays every chunk:
+    separate header and body writes would double the injected latency.
+    """
+
+    protocol_version = "HTTP/1.1"
+    server_version = "chained-service"
+    service: Service  # set on the class by main()
+
+    def do_GET(self) -> None:
+        if not self._drain_body():
+            return
+        path = self.path.split("?", 1)[0]
+        svc = self.service
+        if path == "/health":
+            self._send(200, {"ok": True, "service": svc.config.name})
+        elif path == "/admin/state":
+            self._send(200, {"service": svc.config.name, **svc.state.snapshot()})
+        elif path == "/":
+            svc.state.begin()
+            status, own_timeout = 500, False
+            try:
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                status, body, own_timeout = svc.chain(headers)
+            except Exception as exc:  # a bug here must still answer JSON
+                self.log_error("chain failed: %r", exc)
+                body = {"error": "internal", "service": svc.config.name,
+                        "detail": f"{type(exc).__name__}: {exc}"[:200]}
+            finally:
+                svc.state.end(status, own_timeout)
+            self._send(status, body)
+        else:
+            self._send(404, {"error": "not found", "service": svc.config.name, "path": path})
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Replace http.server's HTML error page: errors are always JSON."""
+        self.close_connection = True
+        self._send(code, {"error": message or REASONS.get(code, "error"),
+                          "service": self.service.config.name, "status": code})
+
+    def _drain_body(self) -> bool:
+        """Read and drop a request body, so the next keep-alive request parses."""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.send_error(400, "bad Content-Length")
+            return False
+        if length > 0:
+            self.rfile.read(length)
+        return True
+
+    def _send(self, status: int, body: dict[str, Any]) -> None:
+        payload = json.dumps(body).encode()
+        reason = REASONS.get(status) or self.responses.get(status, ("",))[0]
+        head = (f"HTTP/1.1 {status} {reason}\r\n"
+                "Content-Type: application/json\r\n"
+                f"Content-Length: {len(payload)}\r\n"
+                f"Connection: {'close' if self.close_connection else 'keep-alive'}\r\n\r\n")
+        try:
+            self.wfile.write(head.encode("latin-1") + payload)
+        except OSError:
+            self.close_connection = True  # the client left; nothing to tell it
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """No per-request lines: the harness records requests itself."""
+
+    def log_error(self, format: str, *args: Any) -> None:
+        sys.stderr.write(f"[{self.service.config.name}] error: {format % args}\n")
+
+
+def main() -> int:
+    try:
+        config = load_config(dict(os.environ))
+    except ConfigError as exc:
+        print(f"chained service: configuration error: {exc}", file=sys.stderr)
+        return 2
+    # trust_env=False: a proxy from the environment must never carry 127.0.0.1 calls.
+    client = httpx.Client(trust_env=False, timeout=None,
+                          limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+    Handler.service = Service(config, client)
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", config.port), Handler)
+    except OSError as exc:
+        print(f"chained service {config.name}: cannot listen on 127.0.0.1:{config.port}: {exc}",
+              file=sys.stderr)
+        return 1
+
+    def stop(signum: int, _frame: object) -> None:
+        # shutdown() waits for serve_forever, so it cannot run in this (the serving) thread.
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    role = f"-> {config.downstream_url} ({config.hop})" if config.downstream_url else "(leaf)"
+    print(f"chained service {config.name} [{config.variant}] on 127.0.0.1:{config.port} {role}",
+          file=sys.stderr, flush=True)
+    try:
+        server.serve_forever(poll_interval=0.1)
+    finally:
+        server.server_close()
+        client.close()
+    print(f"chained service {config.name}: stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""The chained target's reference services, run for real as A -> B -> C subprocesses.
+
+No Toxiproxy here: faults are put on the leaf process itself (SIGSTOP, SIGKILL),
+which is enough to show the hop naming, deadline propagation and each variant.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+SERVICE = Path(__file__).resolve().parents[1] / "targets" / "chained" / "service.py"
+BUDGET_MS = 800
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Proc:
+    name: str
+    port: int
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def signal(self, sig: signal.Signals) -> None:
+        os.killpg(self.popen.pid, sig)
+
+
+@dataclass
+class Launcher:
+    """Starts services and remembers them all, so teardown can stop every one."""
+
+    tmp: Path
+    procs: list[Proc] = field(default_factory=list)
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(trust_env=False, timeout=10))
+
+    def start(self, name: str, port: int | None = None, downstream: Proc | None = None,
+              **env: Any) -> Proc:
+        port = port or free_port()
+        full_env = {**os.environ, "PORT": str(port), "SERVICE_NAME": name,
+                    "BUDGET_MS": str(BUDGET_MS), **{k: str(v) for k, v in env.items()}}
+        if downstream:
+            full_env |= {"DOWNSTREAM_URL": downstream.url, "DOWNSTREAM_NAME": downstream.name}
+        log = self.tmp / f"{name}-{port}-{len(self.procs)}.log"
+        with log.open("wb") as out:
+            popen = subprocess.Popen([sys.executable, str(SERVICE)], env=full_env,
+                                     stdout=out, stderr=out, start_new_session=True)
+        proc = Proc(name, port, popen, log)
+        self.procs.append(proc)
+        return proc
+
+    def ready(self, *procs: Proc, within_s: float = 10.0) -> None:
+        """Poll /health until every service answers; fail naming the one that did not."""
+        deadline = time.monotonic() + within_s
+        for proc in procs:
+            last: object = None
+            while True:
+                if proc.popen.poll() is not None:
+                    pytest.fail(f"{proc.name} exited {proc.popen.returncode}: "
+                                f"{proc.log.read_text()}")
+                try:
+                    resp = self.http.get(f"{proc.url}/health", timeout=0.5)
+                    if resp.status_code == 200:
+                        break
+                    last = resp.text
+                except httpx.TransportError as exc:
+                    last = exc
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{proc.name} at {proc.url} not healthy; last: {last!r}")
+                time.sleep(0.02)
+
+    def chain(self, variant: str = "correct", **c_env: Any) -> tuple[Proc, Proc, Proc]:
+        c = self.start("c", VARIANT=variant, **c_env)
+        b = self.start("b", downstream=c, VARIANT=variant)
+        a = self.start("a", downstream=b, VARIANT=variant)
+        self.ready(c, b, a)
+        return a, b, c
+
+    def get(self, proc: Proc, path: str = "/", **headers: str) -> tuple[httpx.Response, float]:
+        started = time.monotonic()
+        resp = self.http.get(f"{proc.url}{path}", headers=headers)
+        return resp, (time.monotonic() - started) * 1000
+
+    def stop(self, proc: Proc) -> int:
+        """SIGTERM (after SIGCONT, as a stopped process would not see it), then SIGKILL."""
+        if proc.popen.poll() is None:
+            proc.signal(signal.SIGCONT)
+            proc.signal(signal.SIGTERM)
+            try:
+                return proc.popen.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                proc.signal(signal.SIGKILL)
+        return proc.popen.wait()
+
+
+@pytest.fixture
+def launch(tmp_path: Path) -> Iterator[Launcher]:
+    launcher = Launcher(tmp_path)
+    try:
+        yield launcher
+    finally:
+        for proc in launcher.procs:
+            launcher.stop(proc)
+        launcher.http.close()
+
+
+def test_chain_answers_with_full_path_and_exits_cleanly(launch: Launcher) -> None:
+    a, b, c = launch.chain()
+    resp, _ = launch.get(a)
+    assert resp.status_code == 200
+    assert resp.json() == {"service": "a", "path": ["a", "b", "c"]}
+    assert launch.get(b, "/health")[0].json() == {"ok": True, "service": "b"}
+    state = launch.get(b, "/admin/state")[0].json()
+    assert state | {"requests": 1, "ok": 1, "errors": 0, "in_flight": 0,
+                    "variant": "correct", "downstream_dead": False} == state
+    assert [launch.stop(p) for p in (a, b, c)] == [0, 0, 0]
+
+
+def test_paused_leaf_times_out_naming_hop_then_recovers(launch: Launcher) -> None:
+    a, _, c = launch.chain()
+    c.signal(signal.SIGSTOP)
+    resp, elapsed_ms = launch.get(a)
+    assert resp.status_code == 504, resp.text
+    assert resp.json()["hop"] == "b->c"
+    assert resp.headers["content-type"] == "application/json"
+    assert elapsed_ms < BUDGET_MS + 300
+    c.signal(signal.SIGCONT)
+    resp, _ = launch.get(a)
+    assert resp.status_code == 200, resp.text
+
+
+def test_killed_leaf_is_unavailable_fast(launch: Launcher) -> None:
+    a, _, c = launch.chain()
+    c.signal(signal.SIGKILL)
+    c.popen.wait()
+    resp, elapsed_ms = launch.get(a)
+    assert resp.status_code == 503, resp.text
+    assert resp.json()["hop"] == "b->c"
+    assert resp.json()["error"] == "unavailable"
+    assert elapsed_ms < 300
+
+
+def test_deadline_is_propagated_not_restarted(launch: Launcher) -> None:
+    a, _, _ = launch.chain(WORK_MS=400)
+    resp, elapsed_ms = launch.get(a, **{"X-Deadline-Ms": "200"})
+    assert resp.status_code == 504, resp.text
+    assert resp.json()["hop"] == "b->c"
+    assert elapsed_ms < 350
+    resp, _ = launch.get(a, **{"X-Deadline-Ms": "0"})
+    assert resp.status_code == 504
+    assert resp.json()["hop"] == "client->a"
+
+
+def test_sticky_failure_never_recovers(launch: Launcher) -> None:
+    a, b, c = launch.chain("sticky-failure")
+    assert launch.get(a)[0].status_code == 200
+    c.signal(signal.SIGKILL)
+    c.popen.wait()
+    assert launch.get(a)[0].status_code == 503
+    c2 = launch.start("c", port=c.port)
+    launch.ready(c2)
+    resp, _ = launch.get(a)
+    assert resp.status_code == 503
+    assert resp.json() | {"error": "marked dead", "hop": "b->c"} == resp.json()
+    state = launch.get(b, "/admin/state")[0].json()
+    assert state["downstream_dead"] is True
+    assert state["downstream_calls"] == 2  # the marked-dead answer made no call
+
+
+def test_fixed_timeouts_fail_latency_that_fits_the_budget(launch: Launcher) -> None:
+    c = launch.start("c", WORK_MS=150)
+    b_ok = launch.start("b", downstream=c)
+    a_ok = launch.start("a", downstream=b_ok)
+    b_fixed = launch.start("b", downstream=c, VARIANT="fixed-timeouts")
+    a_fixed = launch.start("a", downstream=b_fixed, VARIANT="fixed-timeouts")
+    launch.ready(c, b_ok, a_ok, b_fixed, a_fixed)
+    assert launch.get(a_ok)[0].status_code == 200
+    resp, _ = launch.get(a_fixed)
+    assert resp.status_code == 504
+    assert resp.json()["hop"] in {"a->b", "b->c"}
+
+
+def test_no_timeouts_waits_as_long_as_its_dependency(launch: Launcher) -> None:
+    a, _, c = launch.chain("no-timeouts")
+    c.signal(signal.SIGSTOP)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            pending = pool.submit(launch.get, a)
+            with pytest.raises(TimeoutError):
+                pending.result(timeout=(BUDGET_MS + 400) / 1000)
+        finally:
+            c.signal(signal.SIGCONT)
+        resp, elapsed_ms = pending.result(timeout=5)
+    assert resp.status_code == 200
+    assert elapsed_ms > BUDGET_MS + 400
+
+
+def test_unknown_variant_exits_2(launch: Launcher) -> None:
+    proc = launch.start("a", VARIANT="bogus")
+    assert proc.popen.wait(timeout=10) == 2
+    assert "unknown VARIANT" in proc.log.read_text()

@@ -1,0 +1,125 @@
+"""Faults against a real Toxiproxy and real processes: applied, recorded,
+and always reverted, also when the block fails."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from harness.errors import FaultError, ToxiproxyError
+from harness.faults import FaultWindow, Schedule, injected, kinds, make_fault
+from harness.runtime.local import LocalRuntime
+from harness.topology import Link, Service, Topology
+from harness.toxiproxy import ToxiproxyClient
+
+WEB = ("{python}", "-m", "http.server", "{port}", "--bind", "127.0.0.1")
+PAIR = Topology(
+    name="pair",
+    services={"web": Service("web", command=WEB, health="/"), "db": Service("db", command=WEB, health="/")},
+    links=(Link("web", "db"),),
+    entry="web",
+)
+
+
+@pytest.fixture
+def rt(run_id, toxiproxy, tmp_path):
+    with LocalRuntime(topology=PAIR, run_id=run_id, toxiproxy=toxiproxy, log_dir=tmp_path / "logs") as runtime:
+        yield runtime
+
+
+def via_link(rt) -> str:
+    return f"http://{rt.link_proxies('web->db')[0].listen}/"
+
+
+def timed_get(url: str) -> tuple[float, int]:
+    start = time.monotonic()
+    status = httpx.get(url, timeout=5).status_code
+    return (time.monotonic() - start) * 1000, status
+
+
+def test_every_toxic_and_fault_kind_is_registered():
+    assert set(kinds()) >= {"latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer",
+                            "limit_data", "link_down", "crash", "pause", "restart"}
+
+
+def test_unknown_fault_and_bad_parameters_are_named():
+    with pytest.raises(FaultError, match=r"unknown fault 'lag'; known faults: .*latency"):
+        make_fault("lag", "a->b")
+    with pytest.raises(FaultError, match=r"unknown parameter\(s\) \['latncy'\]"):
+        make_fault("latency", "a->b", latncy=5)
+    with pytest.raises(FaultError, match="stream must be one of"):
+        make_fault("latency", "a->b", stream="sideways")
+    with pytest.raises(FaultError, match="toxicity is a probability"):
+        make_fault("latency", "a->b", toxicity=2)
+
+
+def test_latency_is_applied_and_reverted(rt):
+    records = []
+    with injected(make_fault("latency", "web->db", latency=300), rt, listener=lambda d, e, err: records.append((d["kind"], e, err))):
+        slow_ms, status = timed_get(via_link(rt))
+        assert status == 200 and slow_ms >= 290
+    fast_ms, _ = timed_get(via_link(rt))
+    assert fast_ms < 250
+    assert records == [("latency", "start", None), ("latency", "end", None)]
+    assert rt.toxiproxy.toxics(rt.link_proxies("web->db")[0].proxy) == []
+
+
+def test_revert_runs_when_the_block_fails(rt):
+    with pytest.raises(RuntimeError, match="check failed"):
+        with injected(make_fault("link_down", "web->db"), rt):
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(via_link(rt), timeout=2)
+            raise RuntimeError("check failed")
+    assert timed_get(via_link(rt))[1] == 200
+
+
+def test_fault_on_unknown_link_or_service_is_named(rt):
+    with pytest.raises(FaultError, match=r"no link 'db->web'.*links: web->db"):
+        with injected(make_fault("latency", "db->web"), rt):
+            pass
+    with pytest.raises(FaultError, match=r"'cache' is not a service .*web, db"):
+        with injected(make_fault("crash", "cache"), rt):
+            pass
+
+
+def test_crash_and_pause_are_undone(rt):
+    with injected(make_fault("crash", "db"), rt):
+        assert not rt.is_running("db")
+    assert timed_get(via_link(rt))[1] == 200
+    with injected(make_fault("pause", "db"), rt):
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.get(rt.url("db"), timeout=0.3)
+    assert timed_get(rt.url("db"))[1] == 200
+
+
+def test_schedule_applies_at_t_for_d_and_stops_early_with_revert(rt):
+    windows = [FaultWindow(make_fault("link_down", "web->db"), at_s=0.2, duration_s=30.0)]
+    seen = []
+    with Schedule(windows, rt, listener=lambda d, e, err: seen.append(e)):
+        deadline = time.monotonic() + 5
+        while seen != ["start"] and time.monotonic() < deadline:
+            time.sleep(0.01)  # poll
+        assert seen == ["start"]
+    assert seen == ["start", "end"]  # leaving the block reverted a 30 s window at once
+    assert timed_get(via_link(rt))[1] == 200
+
+
+def test_client_talks_only_to_its_own_server(toxiproxy, tmp_path, run_id):
+    from harness.toxiproxy import ToxiproxyServer
+
+    with ToxiproxyServer(run_id=run_id, log_path=tmp_path / "other.log") as other:
+        toxiproxy.create_proxy("mine", upstream="127.0.0.1:9")
+        assert "mine" in toxiproxy.proxies() and "mine" not in other.proxies()
+        with pytest.raises(ToxiproxyError, match=r"create proxy mine .*ProxyExists"):
+            toxiproxy.create_proxy("mine", upstream="127.0.0.1:9")
+        toxiproxy.delete_proxy("mine")
+
+
+def test_unreachable_server_is_a_clear_error():
+    from harness.toxiproxy import free_port
+
+    client = ToxiproxyClient("127.0.0.1", free_port(), timeout_s=1)
+    with pytest.raises(ToxiproxyError, match="did not answer"):
+        client.proxies()

@@ -1,0 +1,235 @@
+"""harness.load against a real stdlib HTTP server: real Locust, no mocks."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.errors import LoadError, SafetyError
+from harness.load import LoadRun, LoadSpec, RequestSpec, Stage
+from harness.runtime.labels import RUN_ENV, process_labels
+from harness.timeline import read_jsonl
+
+ROW_FIELDS = {"t_ns", "name", "method", "latency_ms", "status", "ok", "error", "hop", "length"}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, like a real service
+    disable_nagle_algorithm = True  # else delayed ACKs add 40 ms per keep-alive response
+
+    def do_GET(self) -> None:
+        if self.path == "/fail":
+            code, body = 503, json.dumps({"hop": "b->c"}).encode()
+        else:
+            code, body = 200, b'{"ok": true}'
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def server_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def run_id() -> str:
+    return "test-load-" + uuid.uuid4().hex[:8]
+
+
+def _labelled_pids(run_id: str) -> list[int]:
+    """Live processes whose environment carries HARNESS_RUN=<run_id>."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            labels = process_labels(int(entry.name))
+            if labels and labels.get(RUN_ENV) == run_id:
+                pids.append(int(entry.name))
+    return pids
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_rows_record_every_request_and_the_child_is_gone(server_url: str, run_id: str, tmp_path: Path) -> None:
+    spec = LoadSpec(
+        users=5,
+        rate_per_s=50,
+        duration_s=3,
+        requests=(RequestSpec(path="/", weight=3), RequestSpec(path="/fail", weight=1)),
+        timeout_s=5,
+    )
+    rows_path = tmp_path / "requests.jsonl"
+    t_start_ns = time.time_ns()
+    with LoadRun(spec, host_url=server_url, requests_file=rows_path, log_dir=tmp_path, run_id=run_id) as run:
+        run.wait_first_request(timeout_s=15)
+        assert _labelled_pids(run_id) == [run.pid]
+        assert run.wait(timeout_s=20) == 0
+    t_end_ns = time.time_ns()
+
+    rows = read_jsonl(rows_path)
+    assert rows, run.log_tail()
+    assert all(set(r) == ROW_FIELDS for r in rows)
+    assert all(t_start_ns <= r["t_ns"] <= t_end_ns for r in rows)
+    good = [r for r in rows if r["name"] == "/"]
+    bad = [r for r in rows if r["name"] == "/fail"]
+    assert good and bad and len(good) + len(bad) == len(rows)
+    assert all(r["ok"] and r["status"] == 200 and r["error"] is None and r["hop"] is None for r in good)
+    assert all(not r["ok"] and r["status"] == 503 and r["hop"] == "b->c" and r["error"] for r in bad)
+    assert all(r["method"] == "GET" and r["latency_ms"] >= 0 and r["length"] > 0 for r in rows)
+    assert len(good) > len(bad)  # weights 3:1
+
+    span_s = (max(r["t_ns"] for r in rows) - min(r["t_ns"] for r in rows)) / 1e9
+    rate = len(rows) / max(span_s, 1e-3)
+    assert 1.5 <= span_s <= 4.0, span_s
+    assert 20 <= rate <= 100, rate
+
+    summary = run.summary()
+    assert summary["requests"] == len(rows)
+    assert summary["failures"] == len(bad)
+    assert _labelled_pids(run_id) == []
+
+
+def test_stages_end_by_themselves(server_url: str, run_id: str, tmp_path: Path) -> None:
+    spec = LoadSpec(
+        users=2,
+        rate_per_s=20,
+        stages=(Stage(duration_s=1, users=1, spawn_rate=10), Stage(duration_s=1, users=2, spawn_rate=10)),
+    )
+    rows_path = tmp_path / "requests.jsonl"
+    with LoadRun(spec, host_url=server_url, requests_file=rows_path, log_dir=tmp_path, run_id=run_id) as run:
+        run.wait_first_request(timeout_s=15)
+        assert run.wait(timeout_s=spec.total_duration_s + 10) == 0
+    rows = read_jsonl(rows_path)
+    span_s = (max(r["t_ns"] for r in rows) - min(r["t_ns"] for r in rows)) / 1e9
+    assert 1.0 <= span_s <= 3.0, span_s
+    assert all(r["ok"] for r in rows)
+    assert _labelled_pids(run_id) == []
+
+
+def test_stop_ends_a_long_run_early(server_url: str, run_id: str, tmp_path: Path) -> None:
+    spec = LoadSpec(users=2, rate_per_s=20, duration_s=60)
+    with LoadRun(spec, host_url=server_url, requests_file=tmp_path / "r.jsonl", log_dir=tmp_path, run_id=run_id) as run:
+        run.wait_first_request(timeout_s=15)
+        stop_started = time.monotonic()
+    assert time.monotonic() - stop_started < 6
+    assert not run.running()
+    assert run.summary()["requests"] > 0, "no final stats: locust did not shut down gracefully"
+    run.stop()  # idempotent
+    assert _labelled_pids(run_id) == []
+
+
+def test_a_non_loopback_host_is_refused(run_id: str, tmp_path: Path) -> None:
+    rows_path = tmp_path / "requests.jsonl"
+    with pytest.raises(SafetyError, match="10.0.0.1"):
+        LoadRun(LoadSpec(), host_url="http://10.0.0.1:8080", requests_file=rows_path, log_dir=tmp_path, run_id=run_id)
+    assert not rows_path.exists()
+    assert _labelled_pids(run_id) == []
+
+
+def test_connection_refused_is_a_failed_row(run_id: str, tmp_path: Path) -> None:
+    spec = LoadSpec(users=1, rate_per_s=20, duration_s=1, timeout_s=2)
+    rows_path = tmp_path / "requests.jsonl"
+    url = f"http://127.0.0.1:{_free_port()}"
+    with LoadRun(spec, host_url=url, requests_file=rows_path, log_dir=tmp_path, run_id=run_id) as run:
+        run.wait_first_request(timeout_s=15)
+        run.wait(timeout_s=15)
+    rows = read_jsonl(rows_path)
+    assert rows
+    assert all(r["status"] == 0 and r["ok"] is False and r["error"] and r["hop"] is None for r in rows)
+    assert _labelled_pids(run_id) == []
+
+
+def test_hung_requests_time_out_and_still_get_their_row(run_id: str, tmp_path: Path) -> None:
+    """No first row while requests hang: a LoadError naming host and log; stopping
+    then lets the hung request time out (timeout_s) and record it."""
+    rows_path = tmp_path / "requests.jsonl"
+    with socket.socket() as black_hole:  # accepts, never answers
+        black_hole.bind(("127.0.0.1", 0))
+        black_hole.listen(16)
+        black_hole.settimeout(15)
+        url = f"http://127.0.0.1:{black_hole.getsockname()[1]}"
+        spec = LoadSpec(users=1, duration_s=30, timeout_s=2)
+        with LoadRun(spec, host_url=url, requests_file=rows_path, log_dir=tmp_path, run_id=run_id) as run:
+            conn, _ = black_hole.accept()  # a request is in flight now
+            with conn:
+                with pytest.raises(LoadError) as caught:
+                    run.wait_first_request(timeout_s=0.5)
+                run.stop()  # while the request still hangs: it must time out and get its row
+    assert url in str(caught.value) and "locust.log" in str(caught.value)
+    rows = read_jsonl(rows_path)
+    assert rows, run.log_tail()
+    assert all(r["status"] == 0 and not r["ok"] and "timed out" in r["error"] for r in rows)
+    assert all(r["latency_ms"] >= 1900 for r in rows)
+    assert _labelled_pids(run_id) == []
+
+
+def test_a_run_that_ends_without_requests_fails_at_once(server_url: str, run_id: str, tmp_path: Path) -> None:
+    spec = LoadSpec(stages=(Stage(duration_s=0.5, users=0, spawn_rate=1),))
+    with LoadRun(spec, host_url=server_url, requests_file=tmp_path / "r.jsonl", log_dir=tmp_path, run_id=run_id) as run:
+        with pytest.raises(LoadError, match="exited with code 0 before any request"):
+            run.wait_first_request(timeout_s=30)
+    assert _labelled_pids(run_id) == []
+
+
+def test_importing_the_package_does_not_import_locust() -> None:
+    code = "import sys, harness.load; sys.exit(bool({'locust', 'gevent'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1], timeout=30)
+    assert done.returncode == 0, "harness.load imported locust/gevent into the harness process"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: LoadSpec(users=0),
+        lambda: LoadSpec(rate_per_s=0),
+        lambda: LoadSpec(duration_s=2.5),
+        lambda: LoadSpec(timeout_s=0),
+        lambda: LoadSpec(requests=()),
+        lambda: RequestSpec(path="no-slash"),
+        lambda: RequestSpec(weight=0),
+        lambda: RequestSpec(method="BREW"),
+        lambda: Stage(duration_s=0, users=1, spawn_rate=1),
+    ],
+)
+def test_bad_specs_are_refused(make: Any) -> None:
+    with pytest.raises(ValueError):
+        make()
+
+
+def test_spec_round_trips_through_json() -> None:
+    spec = LoadSpec(
+        users=3,
+        rate_per_s=7.5,
+        requests=(RequestSpec(method="POST", path="/x", name="x", weight=2, headers={"A": "b"}, body="{}"),),
+        stages=(Stage(duration_s=0.5, users=1, spawn_rate=1),),
+    )
+    assert LoadSpec.from_json(spec.to_json()) == spec
+    assert spec.total_duration_s == 0.5
