@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pathlib import Path
 
 from ..errors import SetupError
 from ..topology import Topology
-from ..toxiproxy import ToxiproxyClient
 from .base import Runtime
+
+if TYPE_CHECKING:  # the toxiproxy module imports runtime.labels
+    from ..toxiproxy import ToxiproxyClient
 
 RUNTIMES = ("local", "docker")
 

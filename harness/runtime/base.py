@@ -7,10 +7,12 @@ subprocesses on 127.0.0.1, a ``docker`` runtime will run containers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
 
 from ..topology import Topology
-from ..toxiproxy import ToxiproxyClient
+
+if TYPE_CHECKING:  # the toxiproxy module imports runtime.labels
+    from ..toxiproxy import ToxiproxyClient
 
 # (service, instance, action, detail) -> None; the experiment records it.
 LifecycleListener = Callable[[str, int, str, str], None]

@@ -96,7 +96,7 @@ def load_config(env: dict[str, str]) -> Config:
         downstream_name=downstream_name if downstream_url else None,
         budget_ms=_int_env(env, "BUDGET_MS", 800, 1),
         hop_timeout_ms=_int_env(env, "HOP_TIMEOUT_MS", 2000, 1),
-        reserve_ms=_int_env(env, "RESERVE_MS", 40, 0),
+        reserve_ms=_int_env(env, "RESERVE_MS", 60, 0),
         variant=variant,
         fixed_timeout_ms=_int_env(env, "FIXED_TIMEOUT_MS", 100, 1),
         work_ms=_int_env(env, "WORK_MS", 0, 0),
@@ -346,6 +346,21 @@ class Handler(BaseHTTPRequestHandler):
         sys.stderr.write(f"[{self.service.config.name}] error: {format % args}\n")
 
 
+class Server(ThreadingHTTPServer):
+    """ThreadingHTTPServer with a real listen backlog.
+
+    socketserver's default backlog is 5. While this process is paused the
+    kernel still completes handshakes into the backlog; once it is full, new
+    connects hang in SYN retries. Toxiproxy (v2.12) dials its upstream inside
+    its accept loop without a timeout, so one hung dial stops the whole proxy
+    until the kernel's retry succeeds, tens of seconds after the resume. Real
+    servers listen with hundreds to thousands (nginx 511, gunicorn 2048).
+    """
+
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 def main() -> int:
     try:
         config = load_config(dict(os.environ))
@@ -357,7 +372,7 @@ def main() -> int:
                           limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
     Handler.service = Service(config, client)
     try:
-        server = ThreadingHTTPServer(("127.0.0.1", config.port), Handler)
+        server = Server(("127.0.0.1", config.port), Handler)
     except OSError as exc:
         print(f"chained service {config.name}: cannot listen on 127.0.0.1:{config.port}: {exc}",
               file=sys.stderr)
