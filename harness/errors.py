@@ -10,6 +10,7 @@ command named, and what to do.
     ├── ToxiproxyError       the Toxiproxy server or API failed (names proxy/toxic)
     ├── FaultError           an unknown fault, bad parameters, or a failed apply/revert
     ├── LoadError            Locust failed to start or run
+    ├── ReportError          a folder that holds no saved run
     └── SafetyError          an address outside 127.0.0.1 and the run's own networks
 """
 
@@ -43,6 +44,10 @@ class FaultError(HarnessError):
 
 
 class LoadError(HarnessError):
+    pass
+
+
+class ReportError(HarnessError):
     pass
 
 

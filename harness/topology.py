@@ -14,6 +14,7 @@ A topology file (``targets/<pattern>/topology.toml``)::
     [[links]]                         # client -> server, each via a proxy
     client = "b"
     server = "c"
+    # label = "reports"               # a second link to the same server: REPORTS_URL ...
 
     [variants.no-timeouts]
     broken = true
@@ -26,8 +27,10 @@ A topology file (``targets/<pattern>/topology.toml``)::
 
 For every link the client gets ``<SERVER>_URL`` (http://127.0.0.1:<proxy
 port>), ``<SERVER>_ADDR`` (127.0.0.1:<port>) and, with several instances,
-``<SERVER>_URLS`` (comma-separated). Every instance gets ``PORT``,
-``SERVICE_NAME`` and ``INSTANCE``.
+``<SERVER>_URLS`` (comma-separated); a labelled link uses ``<LABEL>_`` instead.
+Every instance gets ``PORT``, ``SERVICE_NAME``, ``INSTANCE`` and ``DATA_DIR``
+(its own folder in the run's folder, for a database's files); commands may
+use the placeholders ``{python}``, ``{target}``, ``{port}`` and ``{data}``.
 """
 
 from __future__ import annotations
@@ -63,10 +66,17 @@ class Link:
 
     client: str
     server: str
+    label: str = ""  # tells apart two links between the same pair (two pools)
 
     @property
     def name(self) -> str:
-        return f"{self.client}->{self.server}"
+        base = f"{self.client}->{self.server}"
+        return f"{base}:{self.label}" if self.label else base
+
+    @property
+    def env_key(self) -> str:
+        """Prefix of the variables the client gets: <KEY>_URL, <KEY>_ADDR, <KEY>_URLS."""
+        return (self.label or self.server).upper().replace("-", "_")
 
 
 @dataclass(frozen=True)
@@ -148,6 +158,14 @@ def validate(t: Topology) -> None:
         for end in ("client", "server"):
             if getattr(l, end) not in t.services:
                 raise TopologyError(f"{src}: links[{i}].{end} = {getattr(l, end)!r} is not a service")
+        if l.label and not NAME_RE.match(l.label):
+            raise TopologyError(f"{src}: links[{i}].label = {l.label!r}: lower-case letters, digits, '-' or '_'")
+        for j, other in enumerate(t.links[:i]):
+            if other.client == l.client and other.env_key == l.env_key:
+                raise TopologyError(
+                    f"{src}: links[{j}] and links[{i}] both give {l.client} the variables {l.env_key}_*; "
+                    "give one of them a distinct 'label'"
+                )
     if t.entry not in t.services:
         raise TopologyError(f"{src}: entry = {t.entry!r} is not a service (services: {', '.join(t.services)})")
     for v in t.variants.values():
@@ -218,7 +236,10 @@ def parse(data: dict[str, Any], *, source: str, folder: Path | None) -> Topology
     for i, raw in enumerate(data.get("links", [])):
         if not isinstance(raw, dict) or "client" not in raw or "server" not in raw:
             raise TopologyError(f"{source}: links[{i}] needs 'client' and 'server'")
-        links.append(Link(client=str(raw["client"]), server=str(raw["server"])))
+        unknown = set(raw) - {"client", "server", "label"}
+        if unknown:
+            raise TopologyError(f"{source}: links[{i}]: unknown key(s) {sorted(unknown)}; allowed: client, server, label")
+        links.append(Link(client=str(raw["client"]), server=str(raw["server"]), label=str(raw.get("label", ""))))
     variants = {n: _variant(n, v, source) for n, v in data.get("variants", {}).items()}
     variants.setdefault("correct", Variant(name="correct"))
     return Topology(

@@ -111,3 +111,21 @@ def test_sweep_kills_processes_of_dead_runs_only(run_id):
         for p in (orphan, mine):
             p.kill()
             p.wait()
+
+
+def test_labelled_links_get_their_own_proxies_and_variables(run_id, toxiproxy, tmp_path):
+    topo = Topology(
+        name="pools",
+        services={"web": Service("web", command=WEB, health="/"), "db": Service("db", command=WEB, health="tcp")},
+        links=(Link("web", "db", label="critical"), Link("web", "db", label="reports")),
+        entry="web",
+    )
+    with runtime(topo, run_id, toxiproxy, tmp_path) as rt:
+        (critical,) = rt.link_proxies("web->db:critical")
+        (reports,) = rt.link_proxies("web->db:reports")
+        assert critical.listen != reports.listen and critical.upstream == reports.upstream
+        inst = rt.instances["web"][0]
+        env = Path(f"/proc/{inst.process.pid}/environ").read_bytes()
+        assert f"CRITICAL_ADDR={critical.listen}".encode() in env
+        assert f"REPORTS_ADDR={reports.listen}".encode() in env
+        assert f"DATA_DIR={inst.data_dir}".encode() in env and inst.data_dir.is_dir()

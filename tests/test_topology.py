@@ -85,3 +85,20 @@ def test_built_in_python():
         t.link("db->web")
     with pytest.raises(TopologyError, match="entry = 'x'"):
         Topology(name="bad", services={"a": Service("a", command=("a",))}, entry="x")
+
+
+def test_labelled_links_tell_two_links_to_one_server_apart(tmp_path):
+    p = write(tmp_path, '[services.app]\ncommand = ["x"]\n[services.db]\ncommand = ["x"]\nhealth = "tcp"\n'
+                        '[[links]]\nclient = "app"\nserver = "db"\nlabel = "critical"\n'
+                        '[[links]]\nclient = "app"\nserver = "db"\nlabel = "reports"\n')
+    t = load(p)
+    assert [l.name for l in t.links] == ["app->db:critical", "app->db:reports"]
+    assert [l.env_key for l in t.links] == ["CRITICAL", "REPORTS"]
+    assert t.link("app->db:reports").label == "reports"
+
+
+def test_two_unlabelled_links_to_one_server_are_refused(tmp_path):
+    p = write(tmp_path, '[services.app]\ncommand = ["x"]\n[services.db]\ncommand = ["x"]\n'
+                        '[[links]]\nclient = "app"\nserver = "db"\n[[links]]\nclient = "app"\nserver = "db"\n')
+    with pytest.raises(TopologyError, match=r"links\[0\] and links\[1\] both give app the variables DB_\*.*label"):
+        load(p)

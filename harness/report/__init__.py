@@ -10,6 +10,8 @@ opens from disk, from a CI artifact, or from an air-gapped machine.
 
 from pathlib import Path
 
+from harness.errors import ReportError
+
 
 from harness.report.index import render_index
 from harness.report.page import render_run
@@ -20,6 +22,11 @@ __all__ = ["render_index", "render_run", "rerender"]
 def rerender(run_dir: Path) -> Path:
     """Render a saved run again (after a report change, or on another machine)."""
     run_dir = Path(run_dir).resolve()
+    if not (run_dir / "experiments").is_dir() and not (run_dir / "verdicts.json").is_file():
+        raise ReportError(
+            f"{run_dir} holds no saved run (no experiments/ folder or verdicts.json); "
+            "pass a run folder such as reports/latest or reports/<run-id>"
+        )
     page = render_run(run_dir)
     render_index(run_dir.parent)
     return page

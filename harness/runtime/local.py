@@ -39,6 +39,11 @@ class Instance:
     paused: bool = False
 
     @property
+    def data_dir(self) -> Path:
+        """The instance's own folder for files that must outlive a restart (a database's)."""
+        return self.log_path.with_suffix(".data")
+
+    @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
@@ -217,7 +222,7 @@ class LocalRuntime:
         return Instance(svc.name, index, free_port(), self.log_dir / f"{svc.name}-{index}.log")
 
     def _create_proxy(self, link: str, server: Instance) -> LinkProxy:
-        name = f"{self.prefix}.{link.replace('->', '_to_')}.{server.index}"
+        name = f"{self.prefix}.{link.replace('->', '_to_').replace(':', '.')}.{server.index}"
         upstream = f"{HOST}:{server.port}"
         info = self.toxiproxy.create_proxy(name, upstream=upstream)
         return LinkProxy(link=link, instance=server.index, proxy=name, listen=info["listen"], upstream=upstream)
@@ -225,28 +230,31 @@ class LocalRuntime:
     def _env(self, svc: Service, inst: Instance) -> dict[str, str]:
         links: dict[str, str] = {}
         for link in self.topology.links_from(svc.name):
-            key = link.server.upper().replace("-", "_")
+            key = link.env_key
             listens = [p.listen for p in self.proxies[link.name]]
             links[f"{key}_ADDR"] = listens[0]
             links[f"{key}_URL"] = f"http://{listens[0]}"
             links[f"{key}_URLS"] = ",".join(f"http://{l}" for l in listens)
-        base = {"PORT": str(inst.port), "SERVICE_NAME": svc.name, "INSTANCE": str(inst.index), **links}
+        base = {"PORT": str(inst.port), "SERVICE_NAME": svc.name, "INSTANCE": str(inst.index),
+                "DATA_DIR": str(inst.data_dir), **links}
         own = {k: string.Template(v).safe_substitute(base) for k, v in svc.env.items()}
         return {**os.environ, "PYTHONUNBUFFERED": "1", **base, **own, **label_env(self.run_id)}
 
     def _command(self, svc: Service, inst: Instance) -> list[str]:
-        values = {"python": sys.executable, "target": str(self.topology.folder or "."), "port": str(inst.port)}
+        values = {"python": sys.executable, "target": str(self.topology.folder or "."), "port": str(inst.port),
+                  "data": str(inst.data_dir)}
         try:
             return [part.format(**values) for part in svc.command]
         except (KeyError, IndexError) as exc:
             raise ServiceError(
                 f"{self.topology.source}: services.{svc.name}.command has an unknown placeholder {exc}; "
-                "known: {python}, {target}, {port}"
+                "known: {python}, {target}, {port}, {data}"
             ) from None
 
     def _spawn(self, inst: Instance) -> None:
         svc = self.topology.service(inst.service)
         cmd = self._command(svc, inst)
+        inst.data_dir.mkdir(parents=True, exist_ok=True)
         with inst.log_path.open("ab") as log:
             try:
                 inst.process = subprocess.Popen(
