@@ -84,14 +84,29 @@ def overview(run: Run) -> str:
             f"<td>{escape(str(e.meta.get('target') or ''))}</td>"
             f"<td>{variant_tags(e.meta.get('variant')) if e.frames else ''}</td>"
             f"<td>{escape(describe_fault(e.meta.get('fault'))) if e.frames else ''}</td>"
+            f"<td>{_verdict_tags(e.verdicts)}</td>"
             f"<td class='num'>{good} / {n}</td><td>{escape(state)}</td></tr>"
         )
     if not rows:
         return "<p class='muted'>This run has no experiment folders.</p>"
     return (
         "<nav><table><thead><tr><th>experiment</th><th>target</th><th>variant</th><th>fault</th>"
-        "<th>checks as expected</th><th>state</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></nav>"
+        "<th>verdicts (expected)</th><th>as expected</th><th>state</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></nav>"
     )
+
+
+def _verdict_tags(verdicts: list[dict]) -> str:
+    """One tag per check: its outcome, coloured by whether that was expected
+    (a broken variant's check that fails is green: it was caught)."""
+    tags = []
+    for v in verdicts:
+        css = "good" if v["as_expected"] else "bad"
+        mark = "✔" if v["as_expected"] else "✘"
+        tags.append(
+            f"<span class='tag {css}' title='{escape(v['explanation'], quote=True)}'>"
+            f"{mark} {escape(v['check'])}: {escape(v['status'])} ({escape(v['expected'])})</span>"
+        )
+    return " ".join(tags)
 
 
 def run_page(run: Run) -> str:
