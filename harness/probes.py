@@ -3,6 +3,12 @@
 A probe is a named callable returning a dict of numbers (or raising); the
 ``Prober`` thread calls each one every interval and records what it got.
 A probe that fails records its error, so a gap in a plot has a reason.
+
+A sample may also hand over events the service saw, each with its own
+``t_ns`` (same host clock) and an ``event`` name, under the key ``events``:
+an arrival at a dependency, a breaker's state change. They are recorded one
+by one as ``observed`` events, so checks can count what reached a service
+to the millisecond, not only per sample.
 """
 
 from __future__ import annotations
@@ -35,6 +41,26 @@ def http_json_probe(name: str, url: str, *, fields: tuple[str, ...] = (), timeou
     return Probe(name, sample)
 
 
+def arrivals_probe(name: str, url: str, *, timeout_s: float = 0.5) -> Probe:
+    """Every request that reached a service, from its ``GET <url>?since_ns=``
+    endpoint answering {"count": total, "arrivals": [t_ns, ...]}.
+
+    Fetches only what is new since the last sample. A service that restarts
+    (a crash) starts counting again; arrivals it had not handed over yet are
+    lost with it, so keep the interval short beside such faults.
+    """
+    last = {"t_ns": 0}
+
+    def sample() -> dict[str, Any]:
+        data = httpx.get(url, params={"since_ns": last["t_ns"]}, timeout=timeout_s).raise_for_status().json()
+        arrivals = [int(t) for t in data.get("arrivals", [])]
+        if arrivals:
+            last["t_ns"] = max(arrivals)
+        return {"count": data.get("count", 0), "events": [{"t_ns": t, "event": "arrival"} for t in arrivals]}
+
+    return Probe(name, sample)
+
+
 class Prober:
     """Samples every probe every ``interval_s`` until stopped."""
 
@@ -48,7 +74,10 @@ class Prober:
             for probe in self.probes:
                 try:
                     values = probe.sample()
+                    events = values.pop("events", None) or []
                     self.recorder.record("probe", probe=probe.name, **values)
+                    for event in events:
+                        self.recorder.record("observed", source=probe.name, **event)
                 except Exception as exc:
                     self.recorder.record("probe", probe=probe.name, error=f"{type(exc).__name__}: {exc}"[:200])
             self._stop.wait(self.interval_s)

@@ -13,11 +13,15 @@ Event kinds written by the harness (field ``kind``):
 - ``fault``: fault, on, params, edge (start|end), error (on a failed revert)
 - ``lifecycle``: service, instance, action, detail
 - ``probe``: probe, value, plus any fields of the sample
+- ``observed``: source (the probe), event (e.g. arrival, transition), its own
+  t_ns as the service saw it, plus the event's fields
 - ``verdict``: check, status (pass|fail|unknown), expected, figures, explanation
 - ``end``: the experiment finished (a timeline without it is incomplete)
 
 Request rows (``requests.jsonl``): t_ns (start), name, method, latency_ms,
-status (0 for no response), ok, error, hop (the failing hop a 5xx body names).
+status (0 for no response), ok, error, hop and reason (the ``hop`` and
+``error`` an error answer's JSON body names), plus any ``body_fields`` the
+load spec asked for.
 """
 
 from __future__ import annotations
@@ -93,12 +97,15 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 class Frames:
     """One experiment's timeline as pandas frames; times in seconds from t0.
 
-    requests:  t_s, end_s, name, method, latency_ms, status, ok, error, hop
+    requests:  t_s, end_s, name, method, latency_ms, status, ok, error, hop,
+               reason, plus the load's body_fields
     phases:    phase, start_s, end_s
     faults:    fault, on, start_s, end_s, params, error
     lifecycle: t_s, service, instance, action, detail
     probes:    t_s, probe, value; long format, one row per numeric field
                of a sample, named "<probe>.<field>"
+    observed:  t_s, source, event, plus the events' own fields (e.g. an
+               arrival at a dependency, a breaker's transition)
     """
 
     meta: dict[str, Any]
@@ -108,6 +115,7 @@ class Frames:
     faults: pd.DataFrame
     lifecycle: pd.DataFrame
     probes: pd.DataFrame
+    observed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=OBSERVED_COLUMNS))
     verdicts: list[dict[str, Any]] = field(default_factory=list)
     complete: bool = False
 
@@ -123,7 +131,8 @@ class Frames:
         return r[(r["t_s"] >= start_s) & (r["t_s"] < end_s)]
 
 
-REQUEST_COLUMNS = ["t_s", "end_s", "name", "method", "latency_ms", "status", "ok", "error", "hop"]
+OBSERVED_COLUMNS = ["t_s", "source", "event"]
+REQUEST_COLUMNS = ["t_s", "end_s", "name", "method", "latency_ms", "status", "ok", "error", "hop", "reason"]
 
 
 def _seconds(t_ns: int, t0_ns: int) -> float:
@@ -185,6 +194,14 @@ def load_frames(folder: Path) -> Frames:
     faults = _edges_to_windows([e for e in events if e["kind"] == "fault"], "fault", t0, last_s)
     life = [dict(e, t_s=_seconds(e["t_ns"], t0)) for e in events if e["kind"] == "lifecycle"]
     probes = _probe_rows([e for e in events if e["kind"] == "probe"], t0)
+    observed = pd.DataFrame(
+        [{k: v for k, v in dict(e, t_s=_seconds(e["t_ns"], t0)).items() if k not in ("kind", "t_ns")}
+         for e in events if e["kind"] == "observed"]
+    )
+    if observed.empty:
+        observed = pd.DataFrame(columns=OBSERVED_COLUMNS)
+    else:
+        observed = observed.sort_values("t_s").reset_index(drop=True)
     return Frames(
         meta=meta,
         t0_ns=t0,
@@ -193,6 +210,7 @@ def load_frames(folder: Path) -> Frames:
         faults=pd.DataFrame(faults, columns=["fault", "on", "params", "start_s", "end_s", "error"]),
         lifecycle=pd.DataFrame(life, columns=["t_s", "service", "instance", "action", "detail"]),
         probes=pd.DataFrame(probes, columns=["t_s", "probe", "value"]),
+        observed=observed,
         verdicts=[e for e in events if e["kind"] == "verdict"],
         complete=any(e["kind"] == "end" for e in events),
     )

@@ -21,7 +21,7 @@ from harness.load import LoadRun, LoadSpec, RequestSpec, Stage
 from harness.runtime.labels import RUN_ENV, process_labels
 from harness.timeline import read_jsonl
 
-ROW_FIELDS = {"t_ns", "name", "method", "latency_ms", "status", "ok", "error", "hop", "length"}
+ROW_FIELDS = {"t_ns", "name", "method", "latency_ms", "status", "ok", "error", "hop", "reason", "length"}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -30,9 +30,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path == "/fail":
-            code, body = 503, json.dumps({"hop": "b->c"}).encode()
+            code, body = 503, json.dumps({"hop": "b->c", "error": "timeout"}).encode()
         else:
-            code, body = 200, b'{"ok": true}'
+            code, body = 200, b'{"ok": true, "instance": "web-1"}'
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -102,7 +102,7 @@ def test_rows_record_every_request_and_the_child_is_gone(server_url: str, run_id
     bad = [r for r in rows if r["name"] == "/fail"]
     assert good and bad and len(good) + len(bad) == len(rows)
     assert all(r["ok"] and r["status"] == 200 and r["error"] is None and r["hop"] is None for r in good)
-    assert all(not r["ok"] and r["status"] == 503 and r["hop"] == "b->c" and r["error"] for r in bad)
+    assert all(not r["ok"] and r["status"] == 503 and r["hop"] == "b->c" and r["reason"] == "timeout" for r in bad)
     assert all(r["method"] == "GET" and r["latency_ms"] >= 0 and r["length"] > 0 for r in rows)
     assert len(good) > len(bad)  # weights 3:1
 
@@ -233,3 +233,15 @@ def test_spec_round_trips_through_json() -> None:
     )
     assert LoadSpec.from_json(spec.to_json()) == spec
     assert spec.total_duration_s == 0.5
+
+
+def test_body_fields_are_copied_into_every_row(server_url: str, run_id: str, tmp_path: Path) -> None:
+    spec = LoadSpec(users=2, rate_per_s=20, duration_s=1, timeout_s=5, body_fields=("instance", "stale"),
+                    requests=(RequestSpec(path="/"),))
+    rows_path = tmp_path / "requests.jsonl"
+    with LoadRun(spec, host_url=server_url, requests_file=rows_path, log_dir=tmp_path, run_id=run_id) as run:
+        assert run.wait(timeout_s=20) == 0
+    rows = read_jsonl(rows_path)
+    assert rows and all(r["instance"] == "web-1" and r["stale"] is None for r in rows)
+    with pytest.raises(ValueError, match="body_fields"):
+        LoadSpec(body_fields=("",))

@@ -58,18 +58,26 @@ def _error_text(exception: BaseException | None, status: int) -> str | None:
     return text[:MAX_ERROR_CHARS]
 
 
-def _hop(response: Any, status: int) -> Any:
-    """The failing hop a 5xx/4xx JSON body names, e.g. {"hop": "b->c"}."""
-    if status < 400 or response is None:
-        return None
+BODY_FIELDS = tuple(SPEC.get("body_fields") or ())
+
+
+def _body(response: Any, status: int) -> dict[str, Any]:
+    """The JSON body of an error answer (its hop and error name the failure)
+    or, when the spec asks for body_fields, of any answer; {} otherwise."""
+    if response is None or (status < 400 and not BODY_FIELDS):
+        return {}
     try:
         content = response.content
         if not content or len(content) > MAX_HOP_BODY_BYTES:
-            return None
+            return {}
         body = json.loads(content)
-    except Exception:  # any body that is not JSON has no hop
-        return None
-    return body.get("hop") if isinstance(body, dict) else None
+    except Exception:  # a body that is not JSON names nothing
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _scalar(value: Any) -> Any:
+    return value if value is None or isinstance(value, (str, int, float, bool)) else json.dumps(value)[:200]
 
 
 @events.request.add_listener
@@ -84,6 +92,8 @@ def _record(
     **_: Any,
 ) -> None:
     status = int(getattr(response, "status_code", 0) or 0)
+    body = _body(response, status)
+    reason = body.get("error") if status >= 400 else None
     row = {
         "t_ns": int((start_time or 0.0) * 1e9),
         "name": name,
@@ -92,9 +102,12 @@ def _record(
         "status": status,
         "ok": exception is None and 0 < status < 400,
         "error": _error_text(exception, status),
-        "hop": _hop(response, status),
+        "hop": _scalar(body.get("hop")) if status >= 400 else None,
+        "reason": _scalar(reason),
         "length": int(response_length or 0),
     }
+    for key in BODY_FIELDS:
+        row.setdefault(key, _scalar(body.get(key)))
     _rows.write(json.dumps(row) + "\n")
 
 

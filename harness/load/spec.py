@@ -81,10 +81,15 @@ class LoadSpec:
     requests: tuple[RequestSpec, ...] = (RequestSpec(),)
     timeout_s: float = 10.0
     stages: tuple[Stage, ...] = ()
+    body_fields: tuple[str, ...] = ()  # JSON body fields copied into every request row
+
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "requests", tuple(self.requests))
         object.__setattr__(self, "stages", tuple(self.stages))
+        object.__setattr__(self, "body_fields", tuple(self.body_fields))
+        if not all(isinstance(f, str) and f for f in self.body_fields):
+            raise ValueError(f"LoadSpec.body_fields must hold non-empty strings, got {self.body_fields!r}")
         if isinstance(self.users, bool) or not isinstance(self.users, int) or self.users < 1:
             raise ValueError(f"LoadSpec.users must be an int >= 1, got {self.users!r}")
         if not _positive(self.spawn_rate):

@@ -1,0 +1,83 @@
+"""Probes against a real HTTP endpoint: samples, observed events, errors."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from harness.probes import Probe, Prober, arrivals_probe
+from harness.timeline import Recorder, load_frames
+
+
+class Arrivals(BaseHTTPRequestHandler):
+    """Answers like a dependency that records arrivals: only those after since_ns."""
+
+    times: list[int] = []
+
+    def do_GET(self) -> None:
+        since = int(parse_qs(urlparse(self.path).query).get("since_ns", ["0"])[0])
+        body = json.dumps({"count": len(self.times), "arrivals": [t for t in self.times if t > since]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def arrivals_url():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Arrivals)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/admin/arrivals"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def wait_until(predicate, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)  # poll
+
+
+def test_arrivals_are_recorded_once_each_with_their_own_time(tmp_path: Path, arrivals_url: str):
+    t0 = time.time_ns()
+    Arrivals.times = [t0 + 1_000_000, t0 + 2_000_000]
+    with Recorder(tmp_path) as rec:
+        rec.record("experiment", name="probe-test", t_ns=t0)
+        with Prober([arrivals_probe("dep", arrivals_url)], rec, interval_s=0.05):
+            wait_until(lambda: (tmp_path / "timeline.jsonl").read_text().count('"arrival"') >= 2)
+            Arrivals.times = [*Arrivals.times, t0 + 3_000_000]
+            wait_until(lambda: (tmp_path / "timeline.jsonl").read_text().count('"arrival"') >= 3)
+    frames = load_frames(tmp_path)
+    arrivals = frames.observed[frames.observed["event"] == "arrival"]
+    assert list(arrivals["t_s"].round(3)) == [0.001, 0.002, 0.003]
+    assert set(arrivals["source"]) == {"dep"}
+    counts = frames.probes[frames.probes["probe"] == "dep.count"]["value"]
+    assert counts.max() == 3
+
+
+def test_a_failing_probe_records_its_error_and_goes_on(tmp_path: Path):
+    calls = []
+
+    def broken() -> dict:
+        calls.append(1)
+        raise ConnectionError("refused")
+
+    with Recorder(tmp_path) as rec:
+        with Prober([Probe("gone", broken)], rec, interval_s=0.02):
+            wait_until(lambda: len(calls) >= 3)
+    text = (tmp_path / "timeline.jsonl").read_text()
+    assert "ConnectionError: refused" in text
+    assert load_frames(tmp_path).observed.empty
