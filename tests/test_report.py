@@ -42,6 +42,8 @@ def make_experiment(
         for i in range(40):
             rec.record("probe", t_ns=t0 + i * S // 2, probe="arrivals_c", value=rng.randint(8, 12))
             rec.record("probe", t_ns=t0 + i * S // 2, probe="breaker", value="open" if 10 < i < 30 else "closed")
+        for i in range(100):  # arrivals at the dependency, 5/s
+            rec.record("observed", t_ns=t0 + i * S // 5, source="dep", event="arrival")
         rec.record("verdict", t_ns=t0 + 20 * S, check="p99_under_limit", status="pass", expected="pass",
                    figures={"p99_ms": 41.5}, explanation="from the timeline")
         if complete:
@@ -56,6 +58,7 @@ def make_experiment(
             "t_ns": t0 + int(t * S), "name": "GET /", "method": "GET", "latency_ms": latency,
             "status": 503 if failed else 200, "ok": not failed,
             "error": "upstream c timed out" if failed else None, "hop": "b->c" if failed else None,
+            "reason": (("circuit open" if t > 8 else "timeout") if failed else None),
         })
     (folder / "requests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
@@ -100,7 +103,9 @@ def test_run_page_has_every_section(run_dir: Path) -> None:
     good = section(page, "exp-correct")
     for part in ("Request latency", "Errors and throughput", "Probes", "Topology", "Verdicts", "Failed requests"):
         assert part in good
-    assert good.count("<svg") == 4  # topology, latency, errors/throughput, probes
+    assert good.count("<svg") == 5  # topology, latency, errors/throughput, observed, probes
+    assert "% circuit open" in good and "% timeout" in good  # failures by reason
+    assert "Seen by the services" in good and "dep arrivals/s" in good
     assert "latency on b-&gt;c (latency_ms=300, jitter_ms=20)" in good
     assert "arrivals_c" in good and ">breaker<" not in good  # non-numeric probe left out
     assert "upstream c timed out" in good and "b-&gt;c" in good

@@ -8,9 +8,9 @@ instrument.
 from __future__ import annotations
 
 from ..timeline import Frames
-from .verdict import Verdict, check, verdict
-from .windows import fault_window, percentile, phase, recovery_time, requests_between, round_figures, success_rate, MissingData
-from .verdict import unknown
+from .recovery import recovers
+from .verdict import Verdict, check, unknown, verdict
+from .windows import MissingData, fault_window, percentile, phase, requests_between, round_figures, success_rate
 
 
 @check("latency-passes-through")
@@ -69,24 +69,4 @@ def answers_within_budget(frames: Frames, *, budget_ms: float, margin_ms: float,
     )
 
 
-@check("recovers")
-def recovers(frames: Frames, *, bound_s: float, min_success: float = 0.99, min_requests: int = 20) -> Verdict:
-    """After the fault is reverted, success returns to >= min_success within bound_s and stays."""
-    name = "recovers"
-    try:
-        _, fault_end = fault_window(frames)
-        _, until = phase(frames, "recovery")
-        requests_between(frames, fault_end, until, min_count=min_requests)
-    except MissingData as exc:
-        return unknown(name, str(exc))
-    took = recovery_time(frames, after_s=fault_end, until_s=until, min_success=min_success, min_requests=min_requests)
-    after = frames.requests_in(fault_end, until)
-    rate = success_rate(after)
-    if took is None:
-        return verdict(name, False, f"never recovered: {rate * 100:.1f}% succeeded in the {until - fault_end:.1f}s after the fault",
-                       **round_figures(recovery_s=None, bound_s=bound_s, success_after_pct=rate * 100, requests=len(after)))
-    return verdict(
-        name, took <= bound_s,
-        f"success back to >= {min_success * 100:.0f}% {took:.2f}s after the fault ended (bound {bound_s:.1f}s)",
-        **round_figures(recovery_s=took, bound_s=bound_s, success_after_pct=rate * 100, requests=len(after)),
-    )
+__all__ = ["answers_within_budget", "latency_passes_through", "recovers"]

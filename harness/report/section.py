@@ -84,8 +84,17 @@ def charts(exp: Experiment) -> str:
     if rate:
         err_values = [v for _, v in errors if v is not None] + [10.0]
         lines = [Series("error rate %", errors, "#e03131"), Series("throughput req/s", rate, "#1c7ed6", "right", "5 3")]
+        reasons = ser.reason_series(frames, span)
+        if len(reasons) > 1:
+            lines += [Series(f"% {reason}", pts, PALETTE[(i + 1) % len(PALETTE)], dash="2 2")
+                      for i, (reason, pts) in enumerate(reasons.items())]
         out.append(line_chart(f"{ident}-err", "Errors and throughput", lines, span,
                               Axis("errors %", values=err_values), Axis("req/s"), windows, markers))
+    observed = ser.observed_series(frames, span)
+    if observed:
+        lines = [Series(name, pts, PALETTE[i % len(PALETTE)]) for i, (name, pts) in enumerate(observed.items())]
+        out.append(line_chart(f"{ident}-obs", "Seen by the services (events per second)", lines, span,
+                              Axis("events/s"), windows=windows, markers=markers))
     probes = ser.probe_series(frames)
     if probes:
         shown = dict(list(probes.items())[: len(PALETTE)])

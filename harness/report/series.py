@@ -97,6 +97,44 @@ def error_throughput_series(frames: Frames, span: tuple[float, float]) -> tuple[
     return errors, rate
 
 
+def reason_series(frames: Frames, span: tuple[float, float], top: int = 4) -> dict[str, Points]:
+    """% of requests per bucket that failed for each of the most frequent
+    reasons (the error body's `error`, else the client's error text), so a
+    breaker's fast-fails show apart from the timeouts that opened it."""
+    r = frames.requests
+    if not len(r):
+        return {}
+    failed = ~ok_mask(r)
+    if not failed.any():
+        return {}
+    reasons = r.get("reason", pd.Series([None] * len(r), index=r.index)).map(_label)
+    reasons = reasons.where(reasons != "", r["error"].map(_label)).where(failed, None)
+    index, size, centres = _buckets(r, span)
+    counts = index.groupby(index).count()
+    out: dict[str, Points] = {}
+    for reason in reasons.dropna().value_counts().index[:top]:
+        hits = (reasons == reason).astype(int).groupby(index).sum()
+        out[str(reason)] = [
+            (c, 100.0 * int(hits.get(k, 0)) / int(counts[k]) if int(counts.get(k, 0)) else None)
+            for c, k in ((c, math.floor(c / size)) for c in centres)
+        ]
+    return out
+
+
+def observed_series(frames: Frames, span: tuple[float, float]) -> dict[str, Points]:
+    """Events per second that services reported (e.g. arrivals at a
+    dependency), one line per source and event."""
+    o = frames.observed
+    if not len(o) or "event" not in o:
+        return {}
+    index, size, centres = _buckets(o, span)
+    out: dict[str, Points] = {}
+    for (source, event), rows in o.groupby([o["source"].astype(str), o["event"].astype(str)], sort=True):
+        per = index.loc[rows.index].value_counts()
+        out[f"{source} {event}s/s"] = [(c, int(per.get(math.floor(c / size), 0)) / size) for c in centres]
+    return out
+
+
 def probe_series(frames: Frames) -> dict[str, Points]:
     """Numeric probe values by probe name; non-numeric samples are left out."""
     p = frames.probes

@@ -1,0 +1,130 @@
+"""Checks of the circuit breaker, from what clients saw and what reached
+the dependency.
+
+The breaker's state is derived black-box: an answer with the fast-fail
+status (and reason, when the service names one) means it was open when
+that request arrived; every other answer was a real call. What reached the
+dependency comes from its own record of arrivals (``observed`` events).
+A service's ``/admin/state`` is drawn beside these in the report as a
+cross-check; it is never the evidence.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from ..timeline import Frames
+from .recovery import recovers
+from .verdict import Verdict, check, unknown, verdict
+from .windows import MissingData, fault_window, percentile, requests_between, round_figures
+
+
+def fast_failed(requests: pd.DataFrame, *, status: int, reason: str | None) -> pd.Series:
+    """True where the answer was the breaker's fast-fail."""
+    hit = requests["status"] == status
+    if reason is not None and "reason" in requests:
+        hit &= requests["reason"] == reason
+    return hit
+
+
+def _open_span(during: pd.DataFrame, ff: pd.Series) -> tuple[float, float] | None:
+    """First and last fast-fail start inside the fault window, or None."""
+    starts = during.loc[ff, "t_s"]
+    return (float(starts.min()), float(starts.max())) if len(starts) else None
+
+
+def _admin_first_open(frames: Frames, start_s: float) -> float | None:
+    """When the service said it opened (its own transitions), for the figures."""
+    o = frames.observed
+    if o.empty or "to" not in o:
+        return None
+    opened = o[(o["event"] == "transition") & (o["to"] == "open") & (o["t_s"] >= start_s)]
+    return float(opened["t_s"].min()) - start_s if len(opened) else None
+
+
+@check("opens-after-threshold")
+def opens_after_threshold(frames: Frames, *, failure_threshold: int, fast_fail_status: int,
+                          fast_fail_reason: str | None = "circuit open", slack_s: float = 0.05) -> Verdict:
+    """The breaker opens once `failure_threshold` calls have failed: every
+    real call started more than slack_s after the threshold-th failure was
+    answered is a call it should have refused. Calls already in flight then
+    are allowed (they are the concurrency the spec adds to the threshold)."""
+    name = "opens-after-threshold"
+    try:
+        start, end = fault_window(frames)
+        during = requests_between(frames, start, end, min_count=failure_threshold + 1)
+    except MissingData as exc:
+        return unknown(name, str(exc))
+    ff = fast_failed(during, status=fast_fail_status, reason=fast_fail_reason)
+    real_failures = during[~ff & ~during["ok"].astype(bool)].sort_values("end_s")
+    span = _open_span(during, ff)
+    admin = _admin_first_open(frames, start)
+    if span is None:
+        return verdict(
+            name, False,
+            f"never opened: none of {len(during)} answers during the fault was a fast-fail "
+            f"({fast_fail_status} {fast_fail_reason or ''}); {len(real_failures)} calls failed the slow way",
+            **round_figures(failures=len(real_failures), threshold=failure_threshold, opened_after_s=None,
+                            admin_opened_after_s=admin, requests=len(during)),
+        )
+    before = real_failures[real_failures["t_s"] < span[0]]  # after it, real calls are half-open probes
+    if len(before) < failure_threshold:
+        late = 0
+        threshold_at = math.nan
+    else:
+        threshold_at = float(before["end_s"].iloc[failure_threshold - 1])
+        late = int((before["t_s"] > threshold_at + slack_s).sum())
+    in_flight = max(0, len(before) - failure_threshold)
+    ok = late == 0 and len(before) >= 1
+    return verdict(
+        name, ok,
+        f"opened {span[0] - start:.2f}s into the fault after {len(before)} failed calls "
+        f"(threshold {failure_threshold}, {in_flight} more were in flight); "
+        f"{late} failed calls were started after the threshold was reached",
+        **round_figures(failures_before_open=len(before), threshold=failure_threshold, in_flight=in_flight,
+                        calls_after_threshold=late, opened_after_s=span[0] - start,
+                        threshold_reached_after_s=threshold_at - start, admin_opened_after_s=admin),
+    )
+
+
+@check("fast-fails-while-open")
+def fast_fails_while_open(frames: Frames, *, fast_fail_status: int, fast_fail_p99_ms: float, open_s: float,
+                          half_open_probes: int, arrival_grace_ms: float, dependency: str,
+                          fast_fail_reason: str | None = "circuit open") -> Verdict:
+    """While open (first to last fast-fail during the fault), answers come
+    fast (p99 of fast-fails <= bound) and nothing reaches the dependency
+    beyond the half-open probes: at most half_open_probes per open_s.
+    Arrivals within arrival_grace_ms of opening may be calls made before."""
+    name = "fast-fails-while-open"
+    try:
+        start, end = fault_window(frames)
+        during = requests_between(frames, start, end, min_count=5)
+    except MissingData as exc:
+        return unknown(name, str(exc))
+    o = frames.observed
+    arrivals_all = o[(o["source"] == dependency) & (o["event"] == "arrival")] if len(o) else o
+    if arrivals_all.empty:
+        return unknown(name, f"no arrivals at {dependency} were recorded: probe its arrivals (arrivals_probe)")
+    ff = fast_failed(during, status=fast_fail_status, reason=fast_fail_reason)
+    span = _open_span(during, ff)
+    if span is None:
+        slow = percentile(during["latency_ms"], 99)
+        return verdict(name, False, f"never failed fast: 0 of {len(during)} answers were fast-fails; p99 {slow:.0f} ms",
+                       **round_figures(fast_fails=0, p99_ms=slow, requests=len(during)))
+    p99 = percentile(during.loc[ff, "latency_ms"], 99)
+    watch_from = span[0] + arrival_grace_ms / 1000
+    arrivals = arrivals_all[(arrivals_all["t_s"] >= watch_from) & (arrivals_all["t_s"] <= span[1])]
+    allowed = half_open_probes * (math.floor(max(0.0, span[1] - span[0]) / open_s) + 1)
+    ok = p99 <= fast_fail_p99_ms and len(arrivals) <= allowed
+    return verdict(
+        name, ok,
+        f"{int(ff.sum())} fast-fails over {span[1] - span[0]:.1f}s open, p99 {p99:.1f} ms (limit {fast_fail_p99_ms:.0f} ms); "
+        f"{len(arrivals)} calls reached {dependency} while open (limit {allowed}: {half_open_probes} probes per {open_s:g}s)",
+        **round_figures(fast_fails=int(ff.sum()), p99_ms=p99, limit_ms=fast_fail_p99_ms, open_s_seen=span[1] - span[0],
+                        arrivals_while_open=len(arrivals), arrivals_allowed=allowed),
+    )
+
+
+__all__ = ["fast_failed", "fast_fails_while_open", "opens_after_threshold", "recovers"]

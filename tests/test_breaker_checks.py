@@ -1,0 +1,102 @@
+"""Circuit breaker checks on synthetic timelines written with the real
+Recorder: a good breaker passes, each way of breaking it fails, and a
+timeline without the dependency's arrivals gives 'unknown'."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.checks.circuit_breaker import fast_fails_while_open, opens_after_threshold
+from harness.timeline import Recorder, load_frames
+
+T0 = 1_700_000_000 * 10**9
+FAULT = (3.0, 7.0)
+SPEC = dict(fast_fail_status=503, fast_fail_p99_ms=50, open_s=2.0, half_open_probes=1,
+            arrival_grace_ms=400, dependency="dep")
+
+
+@dataclass
+class Breaker:
+    """A simulated client view: requests every 50 ms; during the fault the
+    first `opens_after` calls time out after 300 ms, then answers fail fast
+    (`ff_ms`); `leak` makes every fast-fail also reach the dependency."""
+
+    opens_after: int | None = 5
+    ff_ms: float = 2.0
+    leak: bool = False
+    probe_arrivals: bool = True
+
+    def rows_and_arrivals(self) -> tuple[list[dict], list[float]]:
+        rows, arrivals, failed = [], [], 0
+        for i in range(240):
+            t = i * 0.05
+            if FAULT[0] <= t < FAULT[1] and (self.opens_after is None or failed < self.opens_after):
+                failed += 1
+                rows.append(row(t, 300.0, 504, "timeout"))
+                arrivals.append(t + 0.001)
+            elif FAULT[0] <= t < FAULT[1]:
+                rows.append(row(t, self.ff_ms, 503, "circuit open"))
+                if self.leak:
+                    arrivals.append(t + 0.001)
+            else:
+                rows.append(row(t, 5.0, 200, None))
+                arrivals.append(t + 0.001)
+        return rows, arrivals
+
+
+def row(t: float, latency: float, status: int, reason: str | None) -> dict:
+    ok = status == 200
+    return {"t_ns": T0 + int(t * 1e9), "name": "/", "method": "GET", "latency_ms": latency, "status": status,
+            "ok": ok, "error": None if ok else f"HTTP {status}", "hop": None if ok else "front->dep", "reason": reason}
+
+
+def frames_of(tmp_path: Path, breaker: Breaker):
+    rows, arrivals = breaker.rows_and_arrivals()
+    with Recorder(tmp_path) as rec:
+        rec.record("experiment", t_ns=T0, name="synthetic", target="circuit_breaker", variant="x", fault=None)
+        for phase, start, end in (("baseline", 0.0, FAULT[0]), ("fault", *FAULT), ("recovery", FAULT[1], 12.0)):
+            rec.record("phase", t_ns=T0 + int(start * 1e9), phase=phase, edge="start")
+            rec.record("phase", t_ns=T0 + int(end * 1e9), phase=phase, edge="end")
+        rec.record("fault", t_ns=T0 + int(FAULT[0] * 1e9), fault="timeout", on="front->dep", params={}, edge="start")
+        rec.record("fault", t_ns=T0 + int(FAULT[1] * 1e9), fault="timeout", on="front->dep", params={}, edge="end")
+        if breaker.probe_arrivals:
+            for t in arrivals:
+                rec.record("observed", t_ns=T0 + int(t * 1e9), source="dep", event="arrival")
+        rec.record("end", t_ns=T0 + 12 * 10**9)
+    (tmp_path / "requests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return load_frames(tmp_path)
+
+
+def test_a_good_breaker_passes_both(tmp_path):
+    frames = frames_of(tmp_path, Breaker())
+    opened = opens_after_threshold(frames, failure_threshold=5, fast_fail_status=503)
+    assert opened.status == "pass", opened
+    assert opened.figures["failures_before_open"] == 5 and opened.figures["calls_after_threshold"] == 0
+    open_ = fast_fails_while_open(frames, **SPEC)
+    assert open_.status == "pass", open_
+    assert open_.figures["arrivals_while_open"] == 0
+
+
+def test_opening_late_fails(tmp_path):
+    v = opens_after_threshold(frames_of(tmp_path, Breaker(opens_after=20)), failure_threshold=5, fast_fail_status=503)
+    assert v.status == "fail" and v.figures["calls_after_threshold"] > 0, v
+
+
+def test_never_opening_fails_both(tmp_path):
+    frames = frames_of(tmp_path, Breaker(opens_after=None))
+    assert opens_after_threshold(frames, failure_threshold=5, fast_fail_status=503).status == "fail"
+    assert fast_fails_while_open(frames, **SPEC).status == "fail"
+
+
+def test_slow_fast_fails_or_calls_leaking_through_fail(tmp_path):
+    slow = fast_fails_while_open(frames_of(tmp_path / "slow", Breaker(ff_ms=120.0)), **SPEC)
+    assert slow.status == "fail" and slow.figures["p99_ms"] == 120.0
+    leak = fast_fails_while_open(frames_of(tmp_path / "leak", Breaker(leak=True)), **SPEC)
+    assert leak.status == "fail" and leak.figures["arrivals_while_open"] > leak.figures["arrivals_allowed"]
+
+
+def test_without_arrivals_the_open_check_is_unknown(tmp_path):
+    v = fast_fails_while_open(frames_of(tmp_path, Breaker(probe_arrivals=False)), **SPEC)
+    assert v.status == "unknown" and "arrivals_probe" in v.explanation
