@@ -79,6 +79,7 @@ def run_experiment(
     phases: Phases,
     folder: Path,
     probes: list[Probe] | None = None,
+    probe_interval_s: float = 0.5,
     first_request_timeout_s: float = 30.0,
 ) -> ExperimentRun:
     """Runs the phases against a runtime that is up, and loads the frames."""
@@ -95,7 +96,7 @@ def run_experiment(
             rec.record("fault", fault=description["kind"], on=description["on"], params=description["params"], edge=edge, error=error)
 
         load_run = LoadRun(load, host_url=runtime.entry_url(), requests_file=rec.requests_path, log_dir=folder, run_id=runtime.run_id)
-        with _recording(runtime, rec), load_run, Prober(probes or [], rec):
+        with _recording(runtime, rec), load_run, Prober(probes or [], rec, interval_s=probe_interval_s):
             load_run.wait_first_request(timeout_s=first_request_timeout_s)
             _phase(rec, "baseline", lambda: _pace(phases.baseline_s))
             _phase(rec, "fault", lambda: _fault_phase(fault, runtime, on_fault, phases.fault_s))

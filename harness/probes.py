@@ -41,6 +41,25 @@ def http_json_probe(name: str, url: str, *, fields: tuple[str, ...] = (), timeou
     return Probe(name, sample)
 
 
+def state_probe(name: str, url: str, *, fields: tuple[str, ...], events_key: str, event: str,
+                timeout_s: float = 0.3) -> Probe:
+    """Numeric fields of a JSON state endpoint, plus the new entries of one
+    of its lists of timestamped events (e.g. a breaker's ``transitions``,
+    each {"t_ns": ..., ...}), handed over once each as ``event``."""
+    last = {"t_ns": 0}
+
+    def sample() -> dict[str, Any]:
+        data = httpx.get(url, timeout=timeout_s).raise_for_status().json()
+        fresh = [e for e in data.get(events_key, []) if isinstance(e, dict) and int(e.get("t_ns", 0)) > last["t_ns"]]
+        if fresh:
+            last["t_ns"] = max(int(e["t_ns"]) for e in fresh)
+        values: dict[str, Any] = {k: data.get(k) for k in fields}
+        values["events"] = [{**e, "event": event} for e in fresh]
+        return values
+
+    return Probe(name, sample)
+
+
 def arrivals_probe(name: str, url: str, *, timeout_s: float = 0.5) -> Probe:
     """Every request that reached a service, from its ``GET <url>?since_ns=``
     endpoint answering {"count": total, "arrivals": [t_ns, ...]}.

@@ -115,6 +115,7 @@ class HarnessRun:
         load: LoadSpec,
         phases: Phases = Phases(),
         probes: Any = None,
+        probe_interval_s: float = 0.5,
     ) -> ExperimentRun:
         """Stands the target up, runs the phases, takes it down, returns the frames.
 
@@ -125,7 +126,7 @@ class HarnessRun:
             chosen: list[Probe] = probes(runtime) if callable(probes) else list(probes or [])
             return run_experiment(
                 name=name, runtime=runtime, load=load, fault=fault, phases=phases,
-                folder=self.folder / "experiments" / name, probes=chosen,
+                folder=self.folder / "experiments" / name, probes=chosen, probe_interval_s=probe_interval_s,
             )
 
     def judge(self, run: ExperimentRun, expectations: list[tuple[Verdict, Expected]]) -> list[Judgement]:

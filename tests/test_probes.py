@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from harness.probes import Probe, Prober, arrivals_probe
+from harness.probes import Probe, Prober, arrivals_probe, state_probe
 from harness.timeline import Recorder, load_frames
 
 
@@ -81,3 +81,40 @@ def test_a_failing_probe_records_its_error_and_goes_on(tmp_path: Path):
     text = (tmp_path / "timeline.jsonl").read_text()
     assert "ConnectionError: refused" in text
     assert load_frames(tmp_path).observed.empty
+
+
+class States(BaseHTTPRequestHandler):
+    """Answers like a breaker's /admin/state."""
+
+    transitions: list[dict] = []
+
+    def do_GET(self) -> None:
+        body = json.dumps({"state": "open", "state_code": 2, "transitions": self.transitions}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_state_probe_hands_over_each_transition_once(tmp_path: Path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), States)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    t0 = time.time_ns()
+    States.transitions = [{"t_ns": t0 + 5_000_000, "from": "closed", "to": "open"}]
+    try:
+        probe = state_probe("front", f"http://127.0.0.1:{server.server_port}/admin/state",
+                            fields=("state_code",), events_key="transitions", event="transition")
+        with Recorder(tmp_path) as rec:
+            rec.record("experiment", name="state", t_ns=t0)
+            with Prober([probe], rec, interval_s=0.05):
+                wait_until(lambda: (tmp_path / "timeline.jsonl").read_text().count('"probe"') >= 4)
+    finally:
+        server.shutdown()
+        server.server_close()
+    frames = load_frames(tmp_path)
+    (transition,) = frames.observed.to_dict("records")
+    assert transition["to"] == "open" and round(transition["t_s"], 3) == 0.005
+    assert set(frames.probes["probe"]) == {"front.state_code"}

@@ -101,7 +101,7 @@ def test_run_page_has_every_section(run_dir: Path) -> None:
     assert "2 of 4 checks did not behave as expected" in page
     assert "<header class='summary bad'>" in page
     good = section(page, "exp-correct")
-    for part in ("Request latency", "Errors and throughput", "Probes", "Topology", "Verdicts", "Failed requests"):
+    for part in ("Request latency", "Errors and throughput", "Probe: arrivals_c", "Topology", "Verdicts", "Failed requests"):
         assert part in good
     assert good.count("<svg") == 5  # topology, latency, errors/throughput, observed, probes
     assert "% circuit open" in good and "% timeout" in good  # failures by reason

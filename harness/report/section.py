@@ -96,16 +96,23 @@ def charts(exp: Experiment) -> str:
         out.append(line_chart(f"{ident}-obs", "Seen by the services (events per second)", lines, span,
                               Axis("events/s"), windows=windows, markers=markers))
     probes = ser.probe_series(frames)
-    if probes:
-        shown = dict(list(probes.items())[: len(PALETTE)])
+    groups: dict[str, dict[str, ser.Points]] = {}
+    for name, pts in probes.items():  # one chart per probe, so each gets its own scale
+        groups.setdefault(name.split(".", 1)[0], {})[name] = pts
+    for group, members in groups.items():
+        shown = dict(list(members.items())[: len(PALETTE)])
         values = [v for pts in shown.values() for _, v in pts if v is not None]
         lines = [Series(name, pts, PALETTE[i]) for i, (name, pts) in enumerate(shown.items())]
-        out.append(line_chart(f"{ident}-probe", "Probes", lines, span,
+        out.append(line_chart(f"{ident}-probe-{_slug(group)}", f"Probe: {group}", lines, span,
                               Axis("value", log=wants_log(values, 3)), windows=windows, markers=markers))
-        if len(probes) > len(shown):
-            left = ", ".join(list(probes)[len(shown):])
-            out.append(f"<p class='muted'>Not drawn ({len(probes) - len(shown)} more probes): {escape(left)}</p>")
+        if len(members) > len(shown):
+            left = ", ".join(list(members)[len(shown):])
+            out.append(f"<p class='muted'>Not drawn ({len(members) - len(shown)} more fields): {escape(left)}</p>")
     return "\n".join(out)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-") or "probe"
 
 
 def _fault_keys(frames: Frames) -> list[tuple[str, str]]:
