@@ -31,14 +31,26 @@ class Probe:
 
 
 def http_json_probe(name: str, url: str, *, fields: tuple[str, ...] = (), timeout_s: float = 0.3) -> Probe:
-    """Samples numeric fields of a JSON endpoint such as a service's /admin/state."""
+    """Samples numeric fields of a JSON endpoint such as a service's
+    /admin/state. Nested objects are flattened to dotted names
+    ("pools.critical.in_use"); `fields` picks some, by those names."""
 
     def sample() -> dict[str, Any]:
-        data = httpx.get(url, timeout=timeout_s).raise_for_status().json()
-        keep = fields or tuple(k for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool))
-        return {k: data.get(k) for k in keep}
+        data = flatten(httpx.get(url, timeout=timeout_s).raise_for_status().json())
+        numeric = {k: v for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        return {k: numeric.get(k) for k in fields} if fields else numeric
 
     return Probe(name, sample)
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}; lists are left out (they are not a sample)."""
+    if not isinstance(data, dict):
+        return {prefix: data} if prefix and not isinstance(data, list) else {}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
 
 
 def state_probe(name: str, url: str, *, fields: tuple[str, ...], events_key: str, event: str,

@@ -118,3 +118,10 @@ def test_state_probe_hands_over_each_transition_once(tmp_path: Path):
     (transition,) = frames.observed.to_dict("records")
     assert transition["to"] == "open" and round(transition["t_s"], 3) == 0.005
     assert set(frames.probes["probe"]) == {"front.state_code"}
+
+
+def test_flatten_names_nested_fields_with_dots():
+    from harness.probes import flatten
+
+    nested = {"pools": {"critical": {"in_use": 2, "size": 4}}, "variant": "correct", "log": [1, 2], "up": True}
+    assert flatten(nested) == {"pools.critical.in_use": 2, "pools.critical.size": 4, "variant": "correct", "up": True}

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from ..timeline import Frames
 from .verdict import Verdict, check, unknown, verdict
-from .windows import MissingData, fault_window, phase, recovery_time, requests_between, round_figures, success_rate
+from .windows import MissingData, only, fault_window, phase, recovery_time, requests_between, round_figures, success_rate
 
 
 @check("recovers")
-def recovers(frames: Frames, *, bound_s: float, min_success: float = 0.99, min_requests: int = 20) -> Verdict:
-    """After the fault is reverted, success returns to >= min_success within bound_s and stays."""
-    name = "recovers"
+def recovers(frames: Frames, *, bound_s: float, min_success: float = 0.99, min_requests: int = 20,
+             request_name: str | None = None) -> Verdict:
+    """After the fault is reverted, success returns to >= min_success within
+    bound_s and stays (of one route's requests, if request_name is given)."""
+    name = f"recovers ({request_name})" if request_name else "recovers"
     try:
+        frames = only(frames, request_name)
         _, fault_end = fault_window(frames)
         _, until = phase(frames, "recovery")
         requests_between(frames, fault_end, until, min_count=min_requests)

@@ -13,6 +13,19 @@ class MissingData(Exception):
     """The timeline lacks what a check needs; the check says 'unknown'."""
 
 
+def only(frames: Frames, request_name: str | None) -> Frames:
+    """The same timeline with only the requests of one name (one route), so
+    any check can judge one route of several (e.g. critical work apart)."""
+    if request_name is None:
+        return frames
+    from dataclasses import replace
+
+    kept = frames.requests[frames.requests["name"] == request_name].reset_index(drop=True)
+    if kept.empty:
+        raise MissingData(f"no requests named {request_name!r} were recorded")
+    return replace(frames, requests=kept)
+
+
 def phase(frames: Frames, name: str) -> tuple[float, float]:
     window = frames.phase_window(name)
     if window is None:
