@@ -102,16 +102,20 @@ class Prober:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for probe in self.probes:
-                try:
-                    values = probe.sample()
-                    events = values.pop("events", None) or []
-                    self.recorder.record("probe", probe=probe.name, **values)
-                    for event in events:
-                        self.recorder.record("observed", source=probe.name, **event)
-                except Exception as exc:
-                    self.recorder.record("probe", probe=probe.name, error=f"{type(exc).__name__}: {exc}"[:200])
+            self._sample_all()
             self._stop.wait(self.interval_s)
+        self._sample_all()  # a last round, so histories end after the load did
+
+    def _sample_all(self) -> None:
+        for probe in self.probes:
+            try:
+                values = probe.sample()
+                events = values.pop("events", None) or []
+                self.recorder.record("probe", probe=probe.name, **values)
+                for event in events:
+                    self.recorder.record("observed", source=probe.name, **event)
+            except Exception as exc:
+                self.recorder.record("probe", probe=probe.name, error=f"{type(exc).__name__}: {exc}"[:200])
 
     def __enter__(self) -> "Prober":
         if self.probes:
@@ -121,4 +125,4 @@ class Prober:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         if self._thread.is_alive():
-            self._thread.join(5)
+            self._thread.join(5 + 2 * len(self.probes))
