@@ -8,9 +8,9 @@ TOXIPROXY_VERSION := v2.12.0
 TOXIPROXY := $(BIN)/toxiproxy-server
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test unit experiments demo bench clean
+.PHONY: setup test unit experiments demo bench clean postgresql
 
-setup: $(STAMP) $(TOXIPROXY)
+setup: $(STAMP) $(TOXIPROXY) postgresql
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11+ (Debian: apt-get install python3 python3-venv)"; exit 1; }
@@ -34,6 +34,23 @@ $(TOXIPROXY):
 	else \
 		echo "error: neither toxiproxy-server nor go was found. Install Go >= 1.23 (https://go.dev/doc/install, or Debian: apt-get install golang) or put toxiproxy-server $(TOXIPROXY_VERSION) on PATH, then run make again."; \
 		exit 1; \
+	fi
+
+# PostgreSQL (targets/bulkhead): installed when its server is missing, never
+# started here; every run starts its own cluster (targets/bulkhead/postgres.py).
+# A policy-rc.d that says no keeps the package from starting its system cluster
+# on 5432 while it installs; a cluster it created is then stopped (if it ran
+# anyway) and set to manual start.
+postgresql:
+	@if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { command -v pg_config >/dev/null && test -x "$$(pg_config --bindir)/postgres"; }; then :; else \
+		echo "installing PostgreSQL (apt-get install postgresql); it is not started: each run starts its own cluster"; \
+		export DEBIAN_FRONTEND=noninteractive; policy=/usr/sbin/policy-rc.d; made=; \
+		if [ ! -e $$policy ]; then printf '#!/bin/sh\nexit 101\n' > $$policy && chmod 755 $$policy && made=1; fi; \
+		apt-get install -y -qq postgresql >/dev/null || { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }; rc=$$?; \
+		if [ -n "$$made" ]; then rm -f $$policy; fi; \
+		if [ $$rc -ne 0 ]; then echo "error: apt-get install postgresql failed; install the PostgreSQL server (initdb, postgres) by hand"; exit 1; fi; \
+		for conf in /etc/postgresql/*/*/start.conf; do if [ -e "$$conf" ]; then echo manual > "$$conf"; fi; done; \
+		if command -v pg_lsclusters >/dev/null; then pg_lsclusters -h | awk '$$4 == "online" {print $$1, $$2}' | while read -r ver name; do pg_ctlcluster "$$ver" "$$name" stop; done; fi; \
 	fi
 
 unit: setup

@@ -129,3 +129,41 @@ def test_labelled_links_get_their_own_proxies_and_variables(run_id, toxiproxy, t
         assert f"CRITICAL_ADDR={critical.listen}".encode() in env
         assert f"REPORTS_ADDR={reports.listen}".encode() in env
         assert f"DATA_DIR={inst.data_dir}".encode() in env and inst.data_dir.is_dir()
+
+
+# A server whose worker leaves the process group, as PostgreSQL's backends do (setsid).
+ESCAPER = (
+    "import os, subprocess, sys, http.server\n"
+    "child = subprocess.Popen([sys.executable, '-c', 'import os, time\\nos.setsid()\\nwhile True: time.sleep(0.05)'])\n"
+    "open(os.environ['DATA_DIR'] + '/child.pid', 'w').write(str(child.pid))\n"
+    "http.server.ThreadingHTTPServer(('127.0.0.1', int(os.environ['PORT'])), http.server.SimpleHTTPRequestHandler).serve_forever()\n"
+)
+
+
+def _state(pid: int) -> str:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rfind(")") + 2]
+
+
+def test_pause_and_kill_reach_children_that_left_the_group(run_id, toxiproxy, tmp_path):
+    script = tmp_path / "escaper.py"
+    script.write_text(ESCAPER)
+    topo = Topology(name="escape", services={"web": Service("web", command=("{python}", str(script)), health="/")},
+                    entry="web")
+    with runtime(topo, run_id, toxiproxy, tmp_path) as rt:
+        inst = rt.instances["web"][0]
+        child = int((inst.data_dir / "child.pid").read_text())
+        assert os.getpgid(child) != inst.process.pid  # it really left the group
+        rt.pause("web")
+        _until(lambda: _state(child) == "T", "the child was not stopped")  # signals land asynchronously
+        rt.resume("web")
+        _until(lambda: _state(child) != "T", "the child was not resumed")
+        rt.kill("web")
+        _until(lambda: not Path(f"/proc/{child}").exists() or _state(child) == "Z", "the child outlived a kill")
+
+
+def _until(predicate, message: str, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.01)  # poll

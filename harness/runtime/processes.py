@@ -11,13 +11,46 @@ from pathlib import Path
 from .labels import OWNER_ENV, RUN_ENV, process_labels
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live process below pid, parents before children, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # the command name may hold spaces and parentheses: the fields start after the last ')'
+        fields = stat[stat.rfind(")") + 2:].split()
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(0), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def signal_group(proc: subprocess.Popen[bytes], sig: int) -> bool:
-    """Sends sig to the process's group; False if it is already gone."""
+    """Sends sig to the process's group and to every descendant that left it.
+
+    The group alone is not enough: PostgreSQL's backends, for one, call
+    setsid(), so a SIGSTOP of the group would pause the postmaster while
+    open connections kept answering. Returns False if the process is gone.
+    """
+    tree = descendants(proc.pid)
     try:
         os.killpg(proc.pid, sig)
-        return True
     except ProcessLookupError:
         return False
+    for pid in tree:
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass  # ended meanwhile
+    return True
 
 
 def end_group(proc: subprocess.Popen[bytes], *, grace_s: float) -> int | None:
@@ -30,7 +63,7 @@ def end_group(proc: subprocess.Popen[bytes], *, grace_s: float) -> int | None:
             return proc.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
             pass
-    signal_group(proc, signal.SIGKILL)  # also children left in the group
+    signal_group(proc, signal.SIGKILL)  # also children left in the group, or outside it
     return proc.wait(timeout=10)
 
 

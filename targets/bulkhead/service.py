@@ -1,0 +1,253 @@
+"""The bulkhead target's app: two connection pools to one PostgreSQL.
+
+Run as ``python targets/bulkhead/service.py``; configured by environment
+variables (README.md next to this file). Critical work (``GET /checkout``)
+and the rest (``GET /report``) each get their own pool, each through its own
+link (its own Toxiproxy proxy), and a request that cannot get a connection
+within POOL_WAIT_MS is rejected at once with 503 naming the pool.
+
+The pattern's promise: exhausting or slowing the reports side never starves
+checkout. The broken VARIANT ``shared-pool`` puts both routes on one pool of
+the same total size (over the reports link), so slow reports take every
+connection and checkout waits and is rejected with them.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from http_json import JsonHandler, Server
+from pools import Pool, PoolExhausted, QueryTimeout, Watchdog, connect_bounded
+
+VARIANTS = ("correct", "shared-pool")
+MAX_SLOW_MS = 60_000
+SCHEMA = """CREATE TABLE IF NOT EXISTS orders (
+    id bigserial PRIMARY KEY,
+    amount_cents integer NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now())"""
+CHECKOUT_SQL = "INSERT INTO orders (amount_cents) VALUES (%s) RETURNING id"
+# pg_sleep in FROM runs exactly once, before the aggregate.
+REPORT_SQL = ("SELECT count(*), coalesce(sum(amount_cents), 0) "
+              "FROM pg_sleep(%s) AS s, orders")
+
+
+class ConfigError(Exception):
+    """A bad environment: reported on stderr, exit status 2."""
+
+
+@dataclass(frozen=True)
+class Config:
+    port: int
+    critical_addr: tuple[str, int]
+    reports_addr: tuple[str, int]
+    critical_pool_size: int
+    reports_pool_size: int
+    pool_wait_ms: int
+    query_timeout_ms: int
+    report_query_ms: int
+    variant: str
+    db_user: str
+    db_name: str
+
+
+def _int_env(env: dict[str, str], key: str, default: int | None, minimum: int) -> int:
+    raw = env.get(key, "").strip()
+    if not raw:
+        if default is None:
+            raise ConfigError(f"{key} is required")
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{key} must be >= {minimum}, got {value}")
+    return value
+
+
+def _addr_env(env: dict[str, str], key: str) -> tuple[str, int]:
+    raw = env.get(key, "").strip()
+    host, sep, port = raw.rpartition(":")
+    if not raw:
+        raise ConfigError(f"{key} is required (host:port of the database, via its link)")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{key} must be host:port, got {raw!r}")
+    return host, int(port)
+
+
+def load_config(env: dict[str, str]) -> Config:
+    """Read and validate the env contract, so a typo fails at start, not under load."""
+    variant = env.get("VARIANT", "correct").strip() or "correct"
+    if variant not in VARIANTS:
+        raise ConfigError(f"unknown VARIANT {variant!r}; expected one of {', '.join(VARIANTS)}")
+    return Config(
+        port=_int_env(env, "PORT", None, 1),
+        critical_addr=_addr_env(env, "CRITICAL_ADDR"),
+        reports_addr=_addr_env(env, "REPORTS_ADDR"),
+        critical_pool_size=_int_env(env, "CRITICAL_POOL_SIZE", 4, 1),
+        reports_pool_size=_int_env(env, "REPORTS_POOL_SIZE", 4, 1),
+        pool_wait_ms=_int_env(env, "POOL_WAIT_MS", 100, 0),
+        query_timeout_ms=_int_env(env, "QUERY_TIMEOUT_MS", 2000, 1),
+        report_query_ms=_int_env(env, "REPORT_QUERY_MS", 20, 0),
+        variant=variant,
+        db_user=env.get("DB_USER", "").strip() or "postgres",
+        db_name=env.get("DB_NAME", "").strip() or "postgres",
+    )
+
+
+def conninfo(config: Config, addr: tuple[str, int], pool: str) -> str:
+    """libpq settings: statement_timeout is sent in the startup packet (no extra round trip).
+
+    connect_timeout (whole seconds, at least 2) is only a backstop that ends an
+    abandoned connect; the pool's own bound of QUERY_TIMEOUT_MS fires first.
+    """
+    connect_timeout = max(2, -(-config.query_timeout_ms // 1000)) + 1
+    return (f"host={addr[0]} port={addr[1]} user={config.db_user} dbname={config.db_name} "
+            f"application_name=bulkhead-{pool} connect_timeout={connect_timeout} "
+            f"options='-c statement_timeout={config.query_timeout_ms}'")
+
+
+def make_pools(config: Config) -> dict[str, Pool]:
+    """Route name -> pool: two pools, or one shared pool (on the reports link) under both names."""
+    watchdog = Watchdog()
+
+    def pool(name: str, addr: tuple[str, int], size: int) -> Pool:
+        return Pool(name, size=size, conninfo=conninfo(config, addr, name),
+                    wait_ms=config.pool_wait_ms, timeout_ms=config.query_timeout_ms,
+                    watchdog=watchdog)
+
+    if config.variant == "shared-pool":
+        shared = pool("shared", config.reports_addr,
+                      config.critical_pool_size + config.reports_pool_size)
+        return {"critical": shared, "reports": shared}
+    return {"critical": pool("critical", config.critical_addr, config.critical_pool_size),
+            "reports": pool("reports", config.reports_addr, config.reports_pool_size)}
+
+
+class App:
+    """The routes, as (status, body) pairs; HTTP lives in http_json."""
+
+    def __init__(self, config: Config, pools: dict[str, Pool]) -> None:
+        self.config = config
+        self.pools = pools
+        self.ready = threading.Event()
+        self.last_error = "not connected yet"
+
+    def warm_up(self, stop: threading.Event) -> None:
+        """Create the schema and open every connection, retrying until the database answers."""
+        while not stop.is_set():
+            try:
+                pool = self.pools["critical"]
+                conn = connect_bounded(pool.conninfo, pool.timeout_s)  # not counted as traffic
+                try:
+                    pool.fetch_on(conn, SCHEMA)
+                except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
+                    pass  # another instance created it at the same moment
+                finally:
+                    conn.close()
+                for pool in set(self.pools.values()):
+                    pool.fill()
+                self.ready.set()
+                return
+            except (psycopg.Error, QueryTimeout, PoolExhausted) as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            stop.wait(0.1)  # poll
+
+    def route(self, path: str, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        if path == "/health":
+            if self.ready.is_set():
+                return 200, {"ok": True}
+            return 503, {"ok": False, "detail": self.last_error}
+        if path == "/admin/state":
+            return 200, self.state()
+        if path == "/checkout":
+            return self.guarded("critical", self.checkout)
+        if path == "/report":
+            raw = (query.get("slow_ms") or [""])[0]
+            if raw and not (raw.isdigit() and int(raw) <= MAX_SLOW_MS):
+                return 400, {"error": "bad slow_ms", "detail": f"0..{MAX_SLOW_MS} milliseconds"}
+            sleep_ms = int(raw) if raw else self.config.report_query_ms
+            return self.guarded("reports", lambda p: self.report(p, sleep_ms))
+        return 404, {"error": "not found", "path": path}
+
+    def checkout(self, pool: Pool) -> dict[str, Any]:
+        (order_id,) = pool.fetch(CHECKOUT_SQL, (random.randint(100, 10_000),))
+        return {"order_id": order_id, "pool": pool.name}
+
+    def report(self, pool: Pool, sleep_ms: int) -> dict[str, Any]:
+        count, total = pool.fetch(REPORT_SQL, (sleep_ms / 1000,))
+        return {"orders": count, "total_cents": int(total), "slept_ms": sleep_ms, "pool": pool.name}
+
+    def guarded(self, route_pool: str,
+                work: Callable[[Pool], dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+        """Run work on the route's pool; every failure is JSON naming the pool."""
+        pool = self.pools[route_pool]
+        started = time.monotonic()
+        try:
+            return 200, work(pool)
+        except PoolExhausted as exc:
+            return 503, {"error": "pool exhausted", "pool": pool.name,
+                         "waited_ms": round(exc.waited_ms)}
+        except QueryTimeout as exc:
+            return 504, {"error": f"{exc.step} timeout", "pool": pool.name,
+                         "after_ms": round(exc.after_ms)}
+        except psycopg.Error as exc:
+            unavailable = isinstance(exc, psycopg.OperationalError)
+            return (503 if unavailable else 500), {
+                "error": "database unavailable" if unavailable else "database error",
+                "pool": pool.name, "after_ms": round((time.monotonic() - started) * 1000),
+                "detail": f"{type(exc).__name__}: {exc}".strip()[:200]}
+
+    def state(self) -> dict[str, Any]:
+        pools = {route: {"name": p.name, **p.snapshot()} for route, p in self.pools.items()}
+        return {"pools": pools, "variant": self.config.variant, "ready": self.ready.is_set()}
+
+
+def main() -> int:
+    try:
+        config = load_config(dict(os.environ))
+    except ConfigError as exc:
+        print(f"bulkhead app: configuration error: {exc}", file=sys.stderr)
+        return 2
+    pools = make_pools(config)
+    app = App(config, pools)
+    JsonHandler.router = app
+    try:
+        server = Server(("127.0.0.1", config.port), JsonHandler)
+    except OSError as exc:
+        print(f"bulkhead app: cannot listen on 127.0.0.1:{config.port}: {exc}", file=sys.stderr)
+        return 1
+    stopping = threading.Event()
+    threading.Thread(target=app.warm_up, args=(stopping,), name="warm-up", daemon=True).start()
+
+    def stop(signum: int, _frame: object) -> None:
+        stopping.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"bulkhead app [{config.variant}] on 127.0.0.1:{config.port}; critical via "
+          f"{config.critical_addr[0]}:{config.critical_addr[1]}, reports via "
+          f"{config.reports_addr[0]}:{config.reports_addr[1]}", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever(poll_interval=0.1)
+    finally:
+        server.server_close()
+        for pool in set(pools.values()):
+            pool.close()
+    print("bulkhead app: stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
