@@ -123,3 +123,15 @@ def test_unreachable_server_is_a_clear_error():
     client = ToxiproxyClient("127.0.0.1", free_port(), timeout_s=1)
     with pytest.raises(ToxiproxyError, match="did not answer"):
         client.proxies()
+
+
+def test_service_call_calls_the_instance_and_names_a_refusal(rt):
+    ok = make_fault("service_call", "web", apply_path="/", revert_path="/", method="GET")
+    with injected(ok, rt):
+        pass  # http.server answers GET /: applied and reverted without error
+    refused = make_fault("service_call", "web", apply_path="/admin/switch", revert_path="/admin/switch")
+    with pytest.raises(FaultError, match=r"service_call: POST http://127\.0\.0\.1:\d+/admin/switch on web failed"):
+        with injected(refused, rt):
+            pass
+    with pytest.raises(FaultError, match="apply_path must be a path"):
+        make_fault("service_call", "web", apply_path="admin", revert_path="/")

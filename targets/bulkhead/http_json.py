@@ -38,6 +38,8 @@ class JsonHandler(BaseHTTPRequestHandler):
             status, body = 500, {"error": "internal", "detail": f"{type(exc).__name__}: {exc}"[:200]}
         self._send(status, body)
 
+    do_POST = do_GET  # the fault switch (/admin/slow_reports) is a POST; routes ignore the method
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Replace http.server's HTML error page: errors are always JSON."""
         self.close_connection = True

@@ -156,8 +156,9 @@ class Pool:
     """At most `size` connections; a caller waits at most `wait_ms` for one."""
 
     def __init__(self, name: str, *, size: int, conninfo: str, wait_ms: int,
-                 timeout_ms: int, watchdog: Watchdog) -> None:
+                 timeout_ms: int, watchdog: Watchdog, leak_failed: bool = False) -> None:
         self.name = name
+        self.leak_failed = leak_failed  # the leaky-pool variant: a failed request never gives its slot back
         self.size = size
         self.conninfo = conninfo
         self.wait_s = wait_ms / 1000
@@ -199,9 +200,13 @@ class Pool:
         one the watchdog aborted, or the server dropped, is broken (closed).
         """
         if conn is not None and (conn.closed or conn.broken
-                                 or conn.info.transaction_status != IDLE):
+                                 or conn.info.transaction_status != IDLE or (failed and self.leak_failed)):
             conn.close()
             conn = None
+        if failed and self.leak_failed:  # the bug of a missing finally: the slot is gone for good
+            with self._cond:
+                self.errors += 1
+            return
         with self._cond:
             self.in_use -= 1
             self.errors += failed

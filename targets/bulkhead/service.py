@@ -29,7 +29,7 @@ import psycopg
 from http_json import JsonHandler, Server
 from pools import Pool, PoolExhausted, QueryTimeout, Watchdog, connect_bounded
 
-VARIANTS = ("correct", "shared-pool")
+VARIANTS = ("correct", "shared-pool", "leaky-pool")
 MAX_SLOW_MS = 60_000
 SCHEMA = """CREATE TABLE IF NOT EXISTS orders (
     id bigserial PRIMARY KEY,
@@ -124,7 +124,7 @@ def make_pools(config: Config) -> dict[str, Pool]:
     def pool(name: str, addr: tuple[str, int], size: int) -> Pool:
         return Pool(name, size=size, conninfo=conninfo(config, addr, name),
                     wait_ms=config.pool_wait_ms, timeout_ms=config.query_timeout_ms,
-                    watchdog=watchdog)
+                    watchdog=watchdog, leak_failed=config.variant == "leaky-pool")
 
     if config.variant == "shared-pool":
         shared = pool("shared", config.reports_addr,
@@ -142,6 +142,7 @@ class App:
         self.pools = pools
         self.ready = threading.Event()
         self.last_error = "not connected yet"
+        self.slow_reports_ms = 0  # set by POST /admin/slow_reports: the slow-queries fault
 
     def warm_up(self, stop: threading.Event) -> None:
         """Create the schema and open every connection, retrying until the database answers."""
@@ -170,13 +171,19 @@ class App:
             return 503, {"ok": False, "detail": self.last_error}
         if path == "/admin/state":
             return 200, self.state()
+        if path == "/admin/slow_reports":
+            raw = (query.get("ms") or [""])[0]
+            if not (raw.isdigit() and int(raw) <= MAX_SLOW_MS):
+                return 400, {"error": "bad ms", "detail": f"0..{MAX_SLOW_MS} milliseconds"}
+            self.slow_reports_ms = int(raw)
+            return 200, {"slow_reports_ms": self.slow_reports_ms}
         if path == "/checkout":
             return self.guarded("critical", self.checkout)
         if path == "/report":
             raw = (query.get("slow_ms") or [""])[0]
             if raw and not (raw.isdigit() and int(raw) <= MAX_SLOW_MS):
                 return 400, {"error": "bad slow_ms", "detail": f"0..{MAX_SLOW_MS} milliseconds"}
-            sleep_ms = int(raw) if raw else self.config.report_query_ms
+            sleep_ms = int(raw) if raw else (self.slow_reports_ms or self.config.report_query_ms)
             return self.guarded("reports", lambda p: self.report(p, sleep_ms))
         return 404, {"error": "not found", "path": path}
 
