@@ -100,3 +100,20 @@ def test_slow_fast_fails_or_calls_leaking_through_fail(tmp_path):
 def test_without_arrivals_the_open_check_is_unknown(tmp_path):
     v = fast_fails_while_open(frames_of(tmp_path, Breaker(probe_arrivals=False)), **SPEC)
     assert v.status == "unknown" and "arrivals_probe" in v.explanation
+
+
+def test_backlog_stamped_at_a_resume_is_not_a_call_while_open(tmp_path):
+    frames = frames_of(tmp_path, Breaker())
+    resumed_at = 6.9
+    backlog = frames.observed.iloc[:0].copy()
+    for k in range(10):  # ten queued calls read the moment dep resumes
+        backlog.loc[k] = {"t_s": resumed_at + 0.001 * k, "source": "dep", "event": "arrival"}
+    from dataclasses import replace
+
+    import pandas as pd
+
+    life = pd.DataFrame([{"t_s": resumed_at, "service": "dep", "instance": 0, "action": "resume", "detail": "SIGCONT"}])
+    with_backlog = replace(frames, observed=pd.concat([frames.observed, backlog], ignore_index=True))
+    assert fast_fails_while_open(with_backlog, **SPEC).status == "fail"  # without the resume: calls while open
+    v = fast_fails_while_open(replace(with_backlog, lifecycle=life), **SPEC)
+    assert v.status == "pass" and v.figures["arrivals_while_open"] == 0, v

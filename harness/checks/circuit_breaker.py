@@ -96,7 +96,8 @@ def fast_fails_while_open(frames: Frames, *, fast_fail_status: int, fast_fail_p9
     """While open (first to last fast-fail during the fault), answers come
     fast (p99 of fast-fails <= bound) and nothing reaches the dependency
     beyond the half-open probes: at most half_open_probes per open_s.
-    Arrivals within arrival_grace_ms of opening may be calls made before."""
+    Arrivals within arrival_grace_ms of opening, or of the dependency's
+    resume after a pause, may be calls made before it opened."""
     name = "fast-fails-while-open"
     try:
         start, end = fault_window(frames)
@@ -114,8 +115,13 @@ def fast_fails_while_open(frames: Frames, *, fast_fail_status: int, fast_fail_p9
         return verdict(name, False, f"never failed fast: 0 of {len(during)} answers were fast-fails; p99 {slow:.0f} ms",
                        **round_figures(fast_fails=0, p99_ms=slow, requests=len(during)))
     p99 = percentile(during.loc[ff, "latency_ms"], 99)
-    watch_from = span[0] + arrival_grace_ms / 1000
-    arrivals = arrivals_all[(arrivals_all["t_s"] >= watch_from) & (arrivals_all["t_s"] <= span[1])]
+    grace_s = arrival_grace_ms / 1000
+    arrivals = arrivals_all[(arrivals_all["t_s"] >= span[0] + grace_s) & (arrivals_all["t_s"] <= span[1])]
+    # A paused dependency stamps the calls queued in its kernel backlog when it
+    # resumes: those were sent before the breaker opened, not while it was open.
+    life = frames.lifecycle
+    for resumed in life[(life["service"] == dependency) & (life["action"] == "resume")]["t_s"]:
+        arrivals = arrivals[(arrivals["t_s"] < resumed) | (arrivals["t_s"] > resumed + grace_s)]
     allowed = half_open_probes * (math.floor(max(0.0, span[1] - span[0]) / open_s) + 1)
     ok = p99 <= fast_fail_p99_ms and len(arrivals) <= allowed
     return verdict(
