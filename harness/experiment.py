@@ -9,10 +9,11 @@ happen, so an interrupted experiment still leaves a readable timeline.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import contextlib
 
@@ -30,9 +31,14 @@ class Phases:
     baseline_s: float = 3.0
     fault_s: float = 4.0
     recovery_s: float = 5.0
+    # After recovery the load stops and a "drain" phase waits (at most this
+    # long) for the system to settle, e.g. a consumer to work off its backlog,
+    # so a history check can tell lost from not-yet-processed.
+    drain_s: float = 0.0
 
     @property
     def total_s(self) -> float:
+        """Seconds under load (the drain phase has none)."""
         return self.baseline_s + self.fault_s + self.recovery_s
 
 
@@ -80,6 +86,7 @@ def run_experiment(
     folder: Path,
     probes: list[Probe] | None = None,
     probe_interval_s: float = 0.5,
+    settled: Callable[[], bool] | None = None,
     first_request_timeout_s: float = 30.0,
 ) -> ExperimentRun:
     """Runs the phases against a runtime that is up, and loads the frames."""
@@ -103,6 +110,8 @@ def run_experiment(
             _phase(rec, "recovery", lambda: _pace(phases.recovery_s))
             load_run.stop()
             summary = load_run.summary()
+            if phases.drain_s > 0:
+                _phase(rec, "drain", lambda: _drain(settled, phases.drain_s))
         rec.record("end")
     return ExperimentRun(
         name=name, folder=folder, frames=load_frames(folder), spec=dict(topo.spec), target=topo.name,
@@ -126,10 +135,22 @@ def _fault_phase(fault: Fault | None, runtime: Runtime, listener: Any, seconds: 
         _pace(seconds)
 
 
+def _drain(settled: Callable[[], bool] | None, limit_s: float) -> None:
+    """Until `settled` says so (polled), or for limit_s when there is none or it never does."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        try:
+            if settled is not None and settled():
+                return
+        except Exception:  # a service still recovering may not answer yet
+            pass
+        time.sleep(0.1)  # poll
+
+
 def _with_duration(load: LoadSpec, duration_s: float) -> LoadSpec:
     """Load outlasts the phases; the experiment stops it after recovery."""
     if load.stages:
         return load
     from dataclasses import replace
 
-    return replace(load, duration_s=max(load.duration_s, duration_s))
+    return replace(load, duration_s=max(load.duration_s, math.ceil(duration_s)))  # Locust takes whole seconds

@@ -72,6 +72,26 @@ def state_probe(name: str, url: str, *, fields: tuple[str, ...], events_key: str
     return Probe(name, sample)
 
 
+def records_probe(name: str, url: str, *, list_key: str, event: str, fields: tuple[str, ...] = ("count",),
+                  timeout_s: float = 0.5) -> Probe:
+    """Whole records a service keeps with their own ``t_ns`` (e.g. a
+    consumer's processed messages with their ids), from ``GET
+    <url>?since_ns=`` answering {list_key: [{"t_ns": ..., ...}, ...], ...}.
+    Each new record becomes one ``event`` with all its fields."""
+    last = {"t_ns": 0}
+
+    def sample() -> dict[str, Any]:
+        data = httpx.get(url, params={"since_ns": last["t_ns"]}, timeout=timeout_s).raise_for_status().json()
+        fresh = [r for r in data.get(list_key, []) if isinstance(r, dict) and int(r.get("t_ns", 0)) > last["t_ns"]]
+        if fresh:
+            last["t_ns"] = max(int(r["t_ns"]) for r in fresh)
+        values: dict[str, Any] = {k: data.get(k) for k in fields}
+        values["events"] = [{**r, "event": event} for r in fresh]
+        return values
+
+    return Probe(name, sample)
+
+
 def arrivals_probe(name: str, url: str, *, timeout_s: float = 0.5) -> Probe:
     """Every request that reached a service, from its ``GET <url>?since_ns=``
     endpoint answering {"count": total, "arrivals": [t_ns, ...]}.

