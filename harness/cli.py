@@ -29,8 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = _parser().parse_known_args(argv)
     try:
         if args.command == "up":
+            from .runtime.teardown import install_signal_handlers
             from .session import hold
 
+            install_signal_handlers()  # SIGTERM and SIGHUP take it down like Ctrl-C
             hold(args.target, variant=args.variant, runtime=args.runtime, reports_dir=args.reports_dir.resolve())
             return 0
         if args.command == "run":

@@ -23,13 +23,13 @@ from .experiment import ExperimentRun, Phases, run_experiment
 from .faults.base import Fault
 from .load import LoadSpec
 from .probes import Probe
-from .runtime import make_runtime, teardown
+from .runtime import ToxiproxyHost, make_runtime, make_toxiproxy, teardown
 from .runtime.base import Runtime
 from .runtime.labels import new_run_id
 from .runtime.processes import sweep_dead_runs
 from .timeline import Recorder
 from .topology import Topology, load
-from .toxiproxy import ToxiproxyClient, ToxiproxyServer
+from .toxiproxy import ToxiproxyClient
 
 Expected = Literal["pass", "fail"]
 
@@ -53,7 +53,7 @@ class HarnessRun:
     runtime: str = "local"
     run_id: str = field(default_factory=new_run_id)
     rows: list[dict[str, Any]] = field(default_factory=list)
-    _server: ToxiproxyServer | None = None
+    _server: ToxiproxyHost | None = None
     _client: ToxiproxyClient | None = None
     _count: int = 0
 
@@ -62,10 +62,12 @@ class HarnessRun:
         return self.reports_dir / self.run_id
 
     def open(self) -> "HarnessRun":
-        """Sweeps what dead runs left, then starts this run's Toxiproxy."""
+        """Sweeps what dead runs left, then starts this run's Toxiproxy: a
+        process on 127.0.0.1, or for docker a container on the run's own
+        network (which also sweeps dead runs' containers and networks)."""
         sweep_dead_runs(keep_run=self.run_id)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._server = ToxiproxyServer(run_id=self.run_id, log_path=self.folder / "toxiproxy.log")
+        self._server = make_toxiproxy(self.runtime, run_id=self.run_id, log_path=self.folder / "toxiproxy.log")
         teardown.register(self._server)
         self._client = self._server.start()
         return self

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from harness.runtime.labels import OWNER_ENV, process_labels
 
@@ -47,14 +48,15 @@ def read_until(proc: subprocess.Popen[str], marker: str, timeout_s: float) -> li
     raise AssertionError(f"{marker!r} not printed within {timeout_s}s; got: {''.join(seen)}")
 
 
-def test_up_prints_addresses_serves_and_cleans_up_on_ctrl_c(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_up_prints_addresses_serves_and_cleans_up_when_stopped(tmp_path, stop):
     with subprocess.Popen([*CLI, "up", "chained", "--reports-dir", str(tmp_path)],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
-        _hold_and_interrupt(proc)
+        _hold_and_interrupt(proc, stop)
     assert owned_pids(proc.pid) == []
 
 
-def _hold_and_interrupt(proc: subprocess.Popen[str]) -> None:
+def _hold_and_interrupt(proc: subprocess.Popen[str], stop: signal.Signals) -> None:
     try:
         lines = read_until(proc, "Ctrl-C", timeout_s=60)
         entry = next(line.split("entry:")[1].strip() for line in lines if "entry:" in line)
@@ -63,8 +65,8 @@ def _hold_and_interrupt(proc: subprocess.Popen[str]) -> None:
         answer = httpx.get(entry, timeout=5)
         assert answer.status_code == 200 and answer.json()["path"] == ["a", "b", "c"]
         assert owned_pids(proc.pid), "no labelled processes while the target is up"
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        proc.send_signal(stop)
+        assert proc.wait(timeout=30) in (0, 128 + stop)
     finally:
         if proc.poll() is None:
             proc.kill()

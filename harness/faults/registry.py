@@ -37,4 +37,4 @@ def make_fault(kind: str, on: str, **params: Any) -> Any:
 
 
 def _load_all() -> None:
-    from . import call, link, process, toxics  # noqa: F401  (each registers its kinds)
+    from . import call, link, partition, process, toxics  # noqa: F401  (each registers its kinds)

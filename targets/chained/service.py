@@ -96,7 +96,7 @@ def load_config(env: dict[str, str]) -> Config:
         downstream_name=downstream_name if downstream_url else None,
         budget_ms=_int_env(env, "BUDGET_MS", 800, 1),
         hop_timeout_ms=_int_env(env, "HOP_TIMEOUT_MS", 2000, 1),
-        reserve_ms=_int_env(env, "RESERVE_MS", 60, 0),
+        reserve_ms=_int_env(env, "RESERVE_MS", 100, 0),
         variant=variant,
         fixed_timeout_ms=_int_env(env, "FIXED_TIMEOUT_MS", 100, 1),
         work_ms=_int_env(env, "WORK_MS", 0, 0),
@@ -371,10 +371,11 @@ def main() -> int:
     client = httpx.Client(trust_env=False, timeout=None,
                           limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
     Handler.service = Service(config, client)
+    host = os.environ.get("BIND_HOST", "127.0.0.1")  # the docker runtime sets 0.0.0.0 inside a container
     try:
-        server = Server(("127.0.0.1", config.port), Handler)
+        server = Server((host, config.port), Handler)
     except OSError as exc:
-        print(f"chained service {config.name}: cannot listen on 127.0.0.1:{config.port}: {exc}",
+        print(f"chained service {config.name}: cannot listen on {host}:{config.port}: {exc}",
               file=sys.stderr)
         return 1
 
@@ -385,7 +386,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     role = f"-> {config.downstream_url} ({config.hop})" if config.downstream_url else "(leaf)"
-    print(f"chained service {config.name} [{config.variant}] on 127.0.0.1:{config.port} {role}",
+    print(f"chained service {config.name} [{config.variant}] on {host}:{config.port} {role}",
           file=sys.stderr, flush=True)
     try:
         server.serve_forever(poll_interval=0.1)

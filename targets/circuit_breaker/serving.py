@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -79,12 +80,15 @@ class Server(ThreadingHTTPServer):
 
 def serve(handler: type[JsonHandler], port: int, banner: str,
           on_stop: Callable[[], None] = lambda: None) -> int:
-    """Listen on 127.0.0.1:port until SIGTERM/SIGINT; exit status 0, or 1 if it cannot listen."""
+    """Listen on BIND_HOST (default 127.0.0.1; the docker runtime sets 0.0.0.0
+    inside a container) and port until SIGTERM/SIGINT; exit status 0, or 1
+    if it cannot listen."""
     name = handler.service_name
+    host = os.environ.get("BIND_HOST", "127.0.0.1")
     try:
-        server = Server(("127.0.0.1", port), handler)
+        server = Server((host, port), handler)
     except OSError as exc:
-        print(f"{name}: cannot listen on 127.0.0.1:{port}: {exc}", file=sys.stderr)
+        print(f"{name}: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1
 
     def stop(signum: int, _frame: object) -> None:
@@ -93,7 +97,7 @@ def serve(handler: type[JsonHandler], port: int, banner: str,
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"{banner} on 127.0.0.1:{port}", file=sys.stderr, flush=True)
+    print(f"{banner} on {host}:{port}", file=sys.stderr, flush=True)
     try:
         server.serve_forever(poll_interval=0.1)
     finally:
