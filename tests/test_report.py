@@ -105,7 +105,7 @@ def test_run_page_has_every_section(run_dir: Path) -> None:
         assert part in good
     assert good.count("<svg") == 5  # topology, latency, errors/throughput, observed, probes
     assert "% circuit open" in good and "% timeout" in good  # failures by reason
-    assert "Seen by the services" in good and "dep arrivals/s" in good
+    assert "Seen by the services" in good and "dep arrival/s" in good
     assert "latency on b-&gt;c (latency_ms=300, jitter_ms=20)" in good
     assert "arrivals_c" in good and ">breaker<" not in good  # non-numeric probe left out
     assert "upstream c timed out" in good and "b-&gt;c" in good

@@ -131,7 +131,7 @@ def observed_series(frames: Frames, span: tuple[float, float]) -> dict[str, Poin
     out: dict[str, Points] = {}
     for (source, event), rows in o.groupby([o["source"].astype(str), o["event"].astype(str)], sort=True):
         per = index.loc[rows.index].value_counts()
-        out[f"{source} {event}s/s"] = [(c, int(per.get(math.floor(c / size), 0)) / size) for c in centres]
+        out[f"{source} {event}/s"] = [(c, int(per.get(math.floor(c / size), 0)) / size) for c in centres]
     return out
 
 
