@@ -38,19 +38,13 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from harness.checks.windows import percentile  # noqa: E402
 from harness.faults import injected, make_fault  # noqa: E402
 from harness.load import LoadRun, LoadSpec  # noqa: E402
 from harness.runtime.labels import new_run_id  # noqa: E402
 from harness.runtime.local import LocalRuntime  # noqa: E402
 from harness.topology import load  # noqa: E402
 from harness.toxiproxy import ToxiproxyClient, ToxiproxyServer  # noqa: E402
-
-
-def pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile, the definition the checks use."""
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 100))
-    return ordered[int(rank) - 1]
 
 
 def runtime_for(toxiproxy: ToxiproxyClient, run_id: str, folder: Path, prefix: str) -> LocalRuntime:
@@ -260,9 +254,9 @@ def main() -> int:
                 print("\n3. Toxiproxy pass-through overhead, GET C, one keep-alive client")
                 res = overhead(rt, n)
                 for label, times in res.items():
-                    print(f"  {label:<28} p50 {pct(times, 50):6.2f} ms   p99 {pct(times, 99):6.2f} ms")
-                print(f"  {'added by the proxy':<28} p50 {pct(res['via toxiproxy'], 50) - pct(res['direct'], 50):6.2f} ms"
-                      f"   p99 {pct(res['via toxiproxy'], 99) - pct(res['direct'], 99):6.2f} ms")
+                    print(f"  {label:<28} p50 {percentile(times, 50):6.2f} ms   p99 {percentile(times, 99):6.2f} ms")
+                print(f"  {'added by the proxy':<28} p50 {percentile(res['via toxiproxy'], 50) - percentile(res['direct'], 50):6.2f} ms"
+                      f"   p99 {percentile(res['via toxiproxy'], 99) - percentile(res['direct'], 99):6.2f} ms")
 
                 print(f"\n4. requests/s, one core per generator, {seconds} s, 50 connections/users")
                 for label, url in (("entry A (A->B->C)", rt.entry_url()), ("leaf C", rt.url("c"))):
