@@ -8,9 +8,9 @@ TOXIPROXY_VERSION := v2.12.0
 TOXIPROXY := $(BIN)/toxiproxy-server
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test unit experiments demo bench clean postgresql
+.PHONY: setup test unit experiments demo bench clean postgresql rabbitmq
 
-setup: $(STAMP) $(TOXIPROXY) postgresql
+setup: $(STAMP) $(TOXIPROXY) postgresql rabbitmq
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11+ (Debian: apt-get install python3 python3-venv)"; exit 1; }
@@ -44,13 +44,18 @@ $(TOXIPROXY):
 postgresql:
 	@if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { command -v pg_config >/dev/null && test -x "$$(pg_config --bindir)/postgres"; }; then :; else \
 		echo "installing PostgreSQL (apt-get install postgresql); it is not started: each run starts its own cluster"; \
-		export DEBIAN_FRONTEND=noninteractive; policy=/usr/sbin/policy-rc.d; made=; \
-		if [ ! -e $$policy ]; then printf '#!/bin/sh\nexit 101\n' > $$policy && chmod 755 $$policy && made=1; fi; \
-		apt-get install -y -qq postgresql >/dev/null || { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }; rc=$$?; \
-		if [ -n "$$made" ]; then rm -f $$policy; fi; \
-		if [ $$rc -ne 0 ]; then echo "error: apt-get install postgresql failed; install the PostgreSQL server (initdb, postgres) by hand"; exit 1; fi; \
+		sh setup/apt-install-stopped.sh postgresql "the bulkhead target needs initdb and postgres" || exit 1; \
 		for conf in /etc/postgresql/*/*/start.conf; do if [ -e "$$conf" ]; then echo manual > "$$conf"; fi; done; \
 		if command -v pg_lsclusters >/dev/null; then pg_lsclusters -h | awk '$$4 == "online" {print $$1, $$2}' | while read -r ver name; do pg_ctlcluster "$$ver" "$$name" stop; done; fi; \
+	fi
+
+# RabbitMQ, the messaging target's second broker, from Debian's package (Erlang
+# comes with it), kept from starting its system node the same way: each run
+# starts its own node and epmd (targets/messaging/rabbitmq_broker.py).
+rabbitmq:
+	@if [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then :; else \
+		echo "installing RabbitMQ (apt-get install rabbitmq-server); it is not started: each run starts its own node"; \
+		sh setup/apt-install-stopped.sh rabbitmq-server "the messaging experiments on RabbitMQ need it" || exit 1; \
 	fi
 
 # The docker runtime needs an engine: docker/engine.sh installs docker.io and

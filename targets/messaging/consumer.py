@@ -1,9 +1,10 @@
-"""The consumer of the messaging target: a durable JetStream pull consumer that processes each order once.
+"""The consumer of the messaging target: a durable consumer that processes each order once.
 
-Run as ``python targets/messaging/consumer.py`` (env: README.md). It fetches
-up to FETCH_BATCH messages at a time from the durable consumer DURABLE
-(explicit acks, redelivered ACK_WAIT_S after a delivery nobody acked) and,
-one by one: processes (PROCESS_MS of work), records the processing in its
+Run as ``python targets/messaging/consumer.py`` (env: README.md). It takes
+up to FETCH_BATCH messages at a time (NATS: pulled from the durable consumer
+DURABLE, explicit acks, redelivered ACK_WAIT_S after a delivery nobody
+acked; RabbitMQ: pushed with a prefetch of FETCH_BATCH, manual acks,
+requeued when the consumer's connection dies) and, one by one: processes (PROCESS_MS of work), records the processing in its
 ledger in DATA_DIR (flushed), then acks. A redelivery of an id the ledger
 already holds is acked and counted as a duplicate, not processed again, so a
 consumer killed between its record and its ack does not process twice.
@@ -23,12 +24,11 @@ import sys
 from typing import Any
 from urllib.parse import urlsplit
 
-from nats.aio.msg import Msg
-
+from brokerlink import Delivery, Source, open_source
 from envconfig import ConfigError, ConsumerConfig, load_consumer
 from httpjson import JsonHandler, serve
 from ledger import Ledger
-from natslink import Connection, LoopThread, ensure_consumer, ensure_stream
+from loopthread import LoopThread
 
 FETCH_WAIT_S = 0.5  # a pull request's life: how soon an idle consumer asks again after a cut link
 
@@ -36,30 +36,17 @@ FETCH_WAIT_S = 0.5  # a pull request's life: how soon an idle consumer asks agai
 class Consumer:
     """The fetch-process-record-ack loop and the figures of /admin/state."""
 
-    def __init__(self, config: ConsumerConfig, ledger: Ledger, conn: Connection) -> None:
+    def __init__(self, config: ConsumerConfig, ledger: Ledger, conn: Source) -> None:
         self.config, self.ledger, self.conn = config, ledger, conn
-        self.js = conn.jetstream(timeout_s=2.0)
         self.in_process: str | None = None
         self.lag_ms: float | None = None
         self.counts = {"delivered": 0, "redelivered": 0, "malformed": 0}
 
-    async def prepare(self) -> None:
-        """Stream and durable consumer, created by whichever service gets there first."""
-        await ensure_stream(self.js, self.config.link)
-        await ensure_consumer(self.js, self.config.link, durable=self.config.durable,
-                              ack_wait_s=self.config.ack_wait_s)
-
     async def run(self) -> None:
-        """Connect, then fetch and handle forever; errors are logged and retried, never fatal."""
-        await self.conn.run()
-        sub = None
+        """Fetch and handle forever (the connection runs beside it); errors are logged and retried, never fatal."""
         while True:
             try:
-                if sub is None:
-                    await self.prepare()
-                    sub = await self.js.pull_subscribe_bind(durable=self.config.durable,
-                                                            stream=self.config.link.stream)
-                msgs = await sub.fetch(self.config.fetch_batch, timeout=FETCH_WAIT_S)
+                msgs = await self.conn.fetch(self.config.fetch_batch, timeout_s=FETCH_WAIT_S)
             except TimeoutError:  # nats-py's own TimeoutError is one too
                 continue  # nothing to fetch, or the link is down: ask again
             except Exception as exc:
@@ -75,9 +62,9 @@ class Consumer:
                           file=sys.stderr, flush=True)
                     break
 
-    async def handle(self, msg: Msg) -> None:
+    async def handle(self, msg: Delivery) -> None:
         """Process-record-ack one message (ack first in the broken variant)."""
-        delivery = msg.metadata.num_delivered if msg.reply else 1
+        delivery = msg.delivery
         try:
             order = parse(msg)
         except (ValueError, KeyError, TypeError):
@@ -92,7 +79,7 @@ class Consumer:
             return
         if self.config.variant == "ack-before-process":
             await msg.ack()
-            await self._settle()
+            await self.conn.settle()  # the broker has the ack before the work starts
         self.in_process = order["id"]
         await asyncio.sleep(self.config.process_ms / 1000)  # the work
         record = self.ledger.processed(id=order["id"], key=order["key"],
@@ -102,13 +89,6 @@ class Consumer:
         if self.config.variant != "ack-before-process":
             await msg.ack()
 
-    async def _settle(self) -> None:
-        """Wait until the broker has read what was sent (the ack): a round trip, bounded."""
-        try:
-            await self.conn.nc.flush(timeout=1)
-        except Exception:
-            pass
-
     def state(self) -> dict[str, Any]:
         return {"service": self.config.name, "variant": self.config.variant, "hop": self.config.hop,
                 "connected": int(self.conn.connected), "processed": len(self.ledger.records),
@@ -116,12 +96,11 @@ class Consumer:
                 **self.counts}
 
 
-def parse(msg: Msg) -> dict[str, Any]:
-    """id, key and published_t_ns of a message: from the headers, else the body."""
-    body = json.loads(msg.data)
-    headers = msg.headers or {}
-    order_id = headers.get("Nats-Msg-Id") or body["id"]
-    published = headers.get("Published-T-Ns") or body["published_t_ns"]
+def parse(msg: Delivery) -> dict[str, Any]:
+    """id, key and published_t_ns of a message: from beside the body, else the body."""
+    body = json.loads(msg.body)
+    order_id = msg.msg_id or body["id"]
+    published = msg.published_t_ns or body["published_t_ns"]
     return {"id": str(order_id), "key": str(body.get("key", "")), "published_t_ns": int(published)}
 
 
@@ -154,10 +133,12 @@ def main() -> int:
         print(f"messaging consumer: configuration error: {exc}", file=sys.stderr)
         return 2
     ledger = Ledger(config.data_dir / "processed.jsonl")
-    loop = LoopThread("nats")
-    conn = Connection(config.link, config.name, on_connect=lambda: consumer.prepare())
+    loop = LoopThread(config.link.kind)
+    conn = open_source(config.link, config.name, durable=config.durable, ack_wait_s=config.ack_wait_s,
+                       batch=config.fetch_batch)
     consumer = Consumer(config, ledger, conn)
     loop.start()
+    loop.spawn(conn.run())
     loop.spawn(consumer.run())
     ConsumerHandler.service_name = config.name
     ConsumerHandler.consumer = consumer
@@ -166,7 +147,7 @@ def main() -> int:
         loop.stop(conn.close())
         ledger.close()
 
-    banner = (f"messaging consumer {config.name} [{config.variant}] <- {config.link.url} "
+    banner = (f"messaging consumer {config.name} [{config.variant}] <- {config.link.kind} at {config.link.broker_addr} "
               f"({config.hop}; durable {config.durable}, ack wait {config.ack_wait_s:g} s, "
               f"process {config.process_ms} ms, {len(ledger.records)} processed before)")
     return serve(ConsumerHandler, config.host, config.port, banner, on_stop=stop)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 # Variants are set for every service; each service acts on the ones that concern it.
 VARIANTS = ("correct", "fire-and-forget", "no-outbox", "ack-before-process", "no-dedup")
+BROKER_KINDS = ("nats", "rabbitmq")
 HOST_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 ADDR_RE = re.compile(r"^[A-Za-z0-9.\-]+:\d{1,5}$")
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -90,8 +91,9 @@ def variant_env(env: Mapping[str, str]) -> str:
 
 @dataclass(frozen=True)
 class Link:
-    """What producer and consumer share: where the broker is, and the stream they both may create."""
+    """What producer and consumer share: where the broker is, and the stream (RabbitMQ: queue) they both may create."""
 
+    kind: str  # BROKER_KIND: nats or rabbitmq
     broker_addr: str
     broker_name: str
     stream: str
@@ -102,12 +104,20 @@ class Link:
 
     @property
     def url(self) -> str:
+        if self.kind == "rabbitmq":
+            # The heartbeat is the AMQP side of PING_INTERVAL_S: whole seconds, at least 1.
+            heartbeat = max(1, round(self.ping_interval_s))
+            return f"amqp://guest:guest@{self.broker_addr}/?heartbeat={heartbeat}"
         return f"nats://{self.broker_addr}"
 
 
 def load_link(env: Mapping[str, str]) -> Link:
     addr = text_env(env, "BROKER_ADDR", pattern=ADDR_RE, shape="host:port (the runtime sets it per link)")
+    kind = env.get("BROKER_KIND", "").strip() or "nats"
+    if kind not in BROKER_KINDS:
+        raise ConfigError(f"unknown BROKER_KIND {kind!r}; expected one of {', '.join(BROKER_KINDS)}")
     return Link(
+        kind=kind,
         broker_addr=addr,
         broker_name=text_env(env, "BROKER_NAME", "broker"),
         stream=text_env(env, "STREAM", "ORDERS"),
@@ -125,7 +135,7 @@ class BrokerConfig:
     host: str
     name: str
     data_dir: Path
-    server_bin: str  # "" = look next to the Python running broker.py, then on PATH
+    server_bin: str  # NATS_SERVER_BIN or RABBITMQ_SERVER_BIN; "" = look in the usual places
 
 
 @dataclass(frozen=True)
@@ -171,9 +181,9 @@ def host_env(env: Mapping[str, str]) -> str:
     return text_env(env, "BIND_HOST", "127.0.0.1", pattern=HOST_RE, shape="an IPv4 address such as 127.0.0.1")
 
 
-def load_broker(env: Mapping[str, str]) -> BrokerConfig:
+def load_broker(env: Mapping[str, str], *, bin_key: str = "NATS_SERVER_BIN") -> BrokerConfig:
     return BrokerConfig(port=port_env(env), host=host_env(env), name=text_env(env, "SERVICE_NAME", "broker"),
-                        data_dir=data_dir_env(env), server_bin=env.get("NATS_SERVER_BIN", "").strip())
+                        data_dir=data_dir_env(env), server_bin=env.get(bin_key, "").strip())
 
 
 def load_producer(env: Mapping[str, str]) -> ProducerConfig:

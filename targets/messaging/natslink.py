@@ -1,83 +1,25 @@
-"""What producer and consumer share about NATS: the loop thread, the
-connection that never gives up, and the stream and durable consumer either
-of them may be the first to need.
+"""The NATS JetStream side of the messaging link: a connection that never
+gives up, the stream and durable consumer either service may be the first
+to need, and the Publisher and Source that producer and consumer use
+(brokerlink.py says what those promise).
 
-The client is ``nats-py`` (asyncio). It runs in one event loop in a daemon
-thread; HTTP threads hand it coroutines and wait on the returned Future with
-their own deadline (``LoopThread.call``).
+The client is ``nats-py`` (asyncio), run in the service's LoopThread.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
-import threading
-import time
-from collections.abc import Awaitable, Callable, Coroutine
-from concurrent.futures import Future
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
 
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import BadRequestError, NoStreamResponseError, NotFoundError
 
+from brokerlink import Delivery, OverConnection, Voice
 from envconfig import Link
-
-T = TypeVar("T")
-
-
-class LoopThread:
-    """An asyncio loop running in a daemon thread (daemon: SIGTERM must not wait on it)."""
-
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> Future[Any]:
-        """Start a long-running task (connecting, the fetch loop, the drain) that stop() cancels."""
-        async def tracked() -> Any:
-            task = asyncio.current_task()
-            assert task is not None
-            self._tasks.add(task)
-            return await coro
-
-        return self.submit(tracked())
-
-    def call(self, coro: Coroutine[Any, Any, T], *, timeout_s: float) -> T:
-        """Run coro in the loop and wait at most timeout_s; on timeout it is cancelled and TimeoutError raised."""
-        future = self.submit(coro)
-        try:
-            return future.result(timeout=timeout_s)
-        except TimeoutError:
-            future.cancel()
-            raise
-
-    def stop(self, closing: Coroutine[Any, Any, Any], *, timeout_s: float = 2.0) -> None:
-        """Cancel the spawned tasks (the fetch loop, the drain), run a last coroutine
-        (closing the client), then stop the loop. Tasks first: a fetch in flight holds close() up."""
-        async def shutdown() -> None:
-            tasks = list(self._tasks)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            try:
-                await asyncio.wait_for(closing, timeout_s)
-            except Exception:
-                pass  # stopping anyway: the broker may be unreachable
-
-        try:
-            self.call(shutdown(), timeout_s=timeout_s + 1)
-        except Exception:
-            pass
-        self.loop.call_soon_threadsafe(self.loop.stop)
+from outbox import Order
 
 
 class Connection:
@@ -94,7 +36,7 @@ class Connection:
                  on_connect: Callable[[], Awaitable[None]] = lambda: asyncio.sleep(0)) -> None:
         self.link, self.client_name, self.on_connect = link, client_name, on_connect
         self.nc = Client()
-        self._last_error = ("", 0.0)
+        self.voice = Voice(client_name)
 
     @property
     def connected(self) -> bool:
@@ -111,7 +53,7 @@ class Connection:
             connect_timeout=2, ping_interval=self.link.ping_interval_s, max_outstanding_pings=2,
             error_cb=self._error, disconnected_cb=self._disconnected, reconnected_cb=self._reconnected,
         )
-        self._say(f"connected to {self.link.url}")
+        self.voice.say(f"connected to {self.link.url}")
         await self._prepare()
 
     async def close(self) -> None:
@@ -119,19 +61,13 @@ class Connection:
             await self.nc.close()
 
     async def _error(self, exc: Exception) -> None:
-        # One line per kind of error per 10 s: a broker down for a minute
-        # would otherwise write four reconnect failures a second.
-        text = f"{type(exc).__name__}: {exc}"[:200]
-        last, at = self._last_error
-        if text != last or time.monotonic() - at > 10:
-            self._last_error = (text, time.monotonic())
-            self._say(f"nats error: {text}")
+        self.voice.error("nats error", exc)
 
     async def _disconnected(self) -> None:
-        self._say(f"disconnected from {self.link.url}")
+        self.voice.say(f"disconnected from {self.link.url}")
 
     async def _reconnected(self) -> None:
-        self._say(f"reconnected to {self.link.url}")
+        self.voice.say(f"reconnected to {self.link.url}")
         # A task, not awaited here: nats-py runs this callback inside its reconnect path.
         asyncio.get_running_loop().create_task(self._prepare())
 
@@ -140,10 +76,7 @@ class Connection:
         try:
             await self.on_connect()
         except Exception as exc:
-            self._say(f"setting up after connect failed: {type(exc).__name__}: {exc}"[:300])
-
-    def _say(self, text: str) -> None:
-        print(f"{self.client_name}: {text}", file=sys.stderr, flush=True)
+            self.voice.error("setting up after connect failed", exc)
 
 
 def stream_config(link: Link) -> StreamConfig:
@@ -194,3 +127,69 @@ async def ensure_consumer(js: JetStreamContext, link: Link, *, durable: str, ack
     except BadRequestError as exc:
         if "already exists" not in str(exc):
             raise
+
+
+class NatsPublisher(OverConnection):
+    """Publishes with a JetStream ack; the message id goes as Nats-Msg-Id, so the stream drops a re-send."""
+
+    def __init__(self, link: Link, client_name: str, *, timeout_s: float) -> None:
+        self.link = link
+        self.conn = Connection(link, client_name, on_connect=lambda: ensure_stream(self.js, link))
+        self.js = self.conn.jetstream(timeout_s=timeout_s)
+
+    async def publish(self, order: Order, *, timeout_s: float, with_id: bool) -> None:
+        headers = {"Published-T-Ns": str(order.t_ns)}
+        if with_id:
+            headers["Nats-Msg-Id"] = order.id
+        await self.js.publish(self.link.subject, order.payload(), timeout=timeout_s,
+                              stream=self.link.stream, headers=headers)
+
+    async def publish_unconfirmed(self, order: Order) -> None:
+        """Core NATS: no ack is asked for, and nats-py drops it when the connection is down."""
+        await self.conn.nc.publish(self.link.subject, order.payload(), headers={"Nats-Msg-Id": order.id})
+
+    async def probe(self) -> None:
+        await self.js.account_info()  # bounded by the JetStream context's timeout
+
+    async def repair(self, failures: list[BaseException]) -> None:
+        """A broker that came back without its storage answers "no stream": create it again."""
+        if any(isinstance(f, NoStreamResponseError) for f in failures):
+            await ensure_stream(self.js, self.link)
+
+
+class NatsSource(OverConnection):
+    """Pulls from the durable consumer: unacked deliveries come again after ack_wait_s, for ever."""
+
+    def __init__(self, link: Link, client_name: str, *, durable: str, ack_wait_s: float) -> None:
+        self.link, self.durable, self.ack_wait_s = link, durable, ack_wait_s
+        self.conn = Connection(link, client_name, on_connect=self._prepare)
+        self.js = self.conn.jetstream(timeout_s=2.0)
+        self._sub: JetStreamContext.PullSubscription | None = None
+
+    async def _prepare(self) -> None:
+        """Stream and durable consumer, created by whichever service gets there first."""
+        await ensure_stream(self.js, self.link)
+        await ensure_consumer(self.js, self.link, durable=self.durable, ack_wait_s=self.ack_wait_s)
+
+    async def fetch(self, batch: int, *, timeout_s: float) -> list[Delivery]:
+        if not self.conn.connected:  # (re)connecting: nothing can come, and asking would only log errors
+            await asyncio.sleep(min(timeout_s, 0.1))
+            raise TimeoutError
+        if self._sub is None:
+            await self._prepare()
+            self._sub = await self.js.pull_subscribe_bind(durable=self.durable, stream=self.link.stream)
+        return [delivery(msg) for msg in await self._sub.fetch(batch, timeout=timeout_s)]
+
+    async def settle(self) -> None:
+        try:
+            await self.conn.nc.flush(timeout=1)
+        except Exception:
+            pass
+
+
+def delivery(msg: Msg) -> Delivery:
+    headers = msg.headers or {}
+    published = headers.get("Published-T-Ns")
+    return Delivery(body=msg.data, msg_id=headers.get("Nats-Msg-Id"),
+                    published_t_ns=int(published) if published and published.isdigit() else None,
+                    delivery=msg.metadata.num_delivered if msg.reply else 1, ack=msg.ack, term=msg.term)

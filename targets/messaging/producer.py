@@ -1,28 +1,29 @@
-"""The entry service of the messaging target: accepts orders and hands them to JetStream.
+"""The entry service of the messaging target: accepts orders and hands them to the broker.
 
 Run as ``python targets/messaging/producer.py`` (env: README.md). The promise
 under test: a client never waits on consumers, and a 202 means the message
 is durable, so it will be processed whatever happens to the broker, the
 producer's link or a consumer afterwards.
 
-``POST /orders`` publishes to JetStream and waits for its acknowledgement
-for at most PUBLISH_TIMEOUT_MS. Without one in time (broker down, paused,
+``POST /orders`` publishes to the broker (BROKER_KIND: JetStream, or
+RabbitMQ with publisher confirms) and waits for its acknowledgement for at
+most PUBLISH_TIMEOUT_MS. Without one in time (broker down, paused,
 behind a slow or cut link) the message goes into the outbox, a SQLite file
 in DATA_DIR, before the client hears 202; a task in the loop re-sends the
-outbox once the broker answers again. Every message carries its id as
+outbox once the broker answers again. Every message carries its id (NATS:
 ``Nats-Msg-Id``, so a publish that timed out at the client but reached the
-stream, re-sent from the outbox within the stream's duplicate window, is
-stored once. After one failed publish, requests go straight to the outbox
+stream, re-sent within the stream's duplicate window, is stored once;
+RabbitMQ: ``message_id``, and the consumer drops the second copy). After one failed publish, requests go straight to the outbox
 until a re-send is acknowledged within PUBLISH_TIMEOUT_MS again: a broken
 broker costs one timeout, not one per request.
 
 Broken VARIANTs, so the harness's checks can be shown to fail:
-``fire-and-forget`` publishes core NATS without waiting for any
-acknowledgement, has no outbox and drops what it cannot send (a client with
+``fire-and-forget`` publishes without waiting for any acknowledgement
+(core NATS; a RabbitMQ channel without confirms), has no outbox and drops what it cannot send (a client with
 no reconnect buffer); ``no-outbox`` waits for the broker on every request,
 also while it is known to be out, and answers 503 when it does not ack in
 time (a producer that blocks on its broker); ``no-dedup`` sends no
-``Nats-Msg-Id`` (and its consumer does not de-duplicate either).
+message id (and its consumer does not de-duplicate either).
 """
 
 from __future__ import annotations
@@ -39,11 +40,10 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from nats.js.errors import NoStreamResponseError
-
+from brokerlink import Publisher, open_publisher
 from envconfig import ConfigError, ProducerConfig, load_producer
 from httpjson import JsonHandler, serve
-from natslink import Connection, LoopThread, ensure_stream
+from loopthread import LoopThread
 from outbox import Order, OutboxFull, Store
 
 ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
@@ -54,9 +54,8 @@ RESEND_TIMEOUT_FACTOR = 5  # a re-send is not client-facing, so it may wait long
 class Producer:
     """The publish-or-outbox decision, the outbox drain, and the counters of /admin/state."""
 
-    def __init__(self, config: ProducerConfig, store: Store, loop: LoopThread, conn: Connection) -> None:
+    def __init__(self, config: ProducerConfig, store: Store, loop: LoopThread, conn: Publisher) -> None:
         self.config, self.store, self.loop, self.conn = config, store, loop, conn
-        self.js = conn.jetstream(timeout_s=config.publish_timeout_ms / 1000)
         self.broker_ok = True  # False after a failed publish, until a re-send is acknowledged in time
         self.counts = {"published": 0, "resent": 0, "fallbacks": 0, "dropped": 0, "refused": 0}
         self._lock = threading.Lock()
@@ -130,9 +129,9 @@ class Producer:
         self.store.remove(done)
         self._count("resent", len(done))
         failures = [r for r in results if isinstance(r, BaseException)]
-        if any(isinstance(r, NoStreamResponseError) for r in failures):
-            try:  # the broker came back without its storage: create the stream again
-                await ensure_stream(self.js, self.config.link)
+        if failures:
+            try:  # the broker may have come back without its storage: create the stream or queue again
+                await self.conn.repair(failures)
             except Exception:
                 pass
         fast = time.monotonic() - started < self.config.publish_timeout_ms / 1000
@@ -140,19 +139,15 @@ class Producer:
         return not failures
 
     async def _probe(self) -> None:
-        """With nothing to re-send, a JetStream API call tells whether the broker answers in time again."""
+        """With nothing to re-send, one round trip tells whether the broker answers in time again."""
         try:
-            await self.js.account_info()  # uses the JetStream context's timeout, publish_timeout_ms
+            await asyncio.wait_for(self.conn.probe(), self.config.publish_timeout_ms / 1000)
             self.broker_ok = True
         except Exception:
             await asyncio.sleep(self.config.link.reconnect_wait_ms / 1000)
 
     async def _publish(self, order: Order, *, timeout_s: float) -> None:
-        headers = {"Published-T-Ns": str(order.t_ns)}
-        if self.config.variant != "no-dedup":
-            headers["Nats-Msg-Id"] = order.id
-        await self.js.publish(self.config.link.subject, order.payload(), timeout=timeout_s,
-                              stream=self.config.link.stream, headers=headers)
+        await self.conn.publish(order, timeout_s=timeout_s, with_id=self.config.variant != "no-dedup")
 
     def _broker_or_503(self, order: Order) -> tuple[int, dict[str, Any]]:
         """Broken on purpose: every request waits for the broker, also while it is known to be out."""
@@ -168,10 +163,9 @@ class Producer:
         return 202, {"id": order.id, "via": "broker"}
 
     def _fire_and_forget(self, order: Order) -> tuple[int, dict[str, Any]]:
-        """Broken on purpose: core NATS publish, no wait, no outbox; dropped while disconnected."""
+        """Broken on purpose: publish without confirms, no wait, no outbox; dropped while disconnected."""
         if self.conn.connected:
-            self.loop.submit(self.conn.nc.publish(self.config.link.subject, order.payload(),
-                                                  headers={"Nats-Msg-Id": order.id}))
+            self.loop.submit(self.conn.publish_unconfirmed(order))
             self._count("published")
         else:
             self._count("dropped")
@@ -244,8 +238,9 @@ def main() -> int:
         print(f"messaging producer: configuration error: {exc}", file=sys.stderr)
         return 2
     store = Store(config.data_dir / "producer.sqlite3", outbox_max=config.outbox_max)
-    loop = LoopThread("nats")
-    conn = Connection(config.link, config.name, on_connect=lambda: ensure_stream(producer.js, config.link))
+    loop = LoopThread(config.link.kind)
+    conn = open_publisher(config.link, config.name, timeout_s=config.publish_timeout_ms / 1000,
+                          confirms=config.variant != "fire-and-forget")
     producer = Producer(config, store, loop, conn)
     loop.start()
     loop.spawn(conn.run())
@@ -258,7 +253,7 @@ def main() -> int:
         loop.stop(conn.close())
         store.close()
 
-    banner = (f"messaging producer {config.name} [{config.variant}] -> {config.link.url} "
+    banner = (f"messaging producer {config.name} [{config.variant}] -> {config.link.kind} at {config.link.broker_addr} "
               f"({config.hop}; publish timeout {config.publish_timeout_ms} ms, outbox {store.outbox_size} pending)")
     return serve(ProducerHandler, config.host, config.port, banner, on_stop=stop)
 
