@@ -369,6 +369,33 @@ def test_postgres_wrapper_names_what_is_missing(tmp_path: Path,
     no_dir = run(PORT="5999")
     assert no_dir.returncode == 2 and "DATA_DIR is required" in no_dir.stderr
 
+    bad_bind = run(PORT="5999", DATA_DIR=str(tmp_path / "d"), BIND_HOST="example.org")
+    assert bad_bind.returncode == 2 and "BIND_HOST must be an IP address" in bad_bind.stderr
+
+
+def test_postgres_wrapper_lets_the_network_in_only_off_loopback(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a container (BIND_HOST=0.0.0.0) the run's Toxiproxy connects from the network;
+    on loopback pg_hba.conf stays exactly as initdb wrote it."""
+    wrapper = load_wrapper(monkeypatch)
+    pgdata = tmp_path / "pgdata"
+    pgdata.mkdir()
+    initdb = "local all all trust\nhost all all 127.0.0.1/32 trust\n"
+    (pgdata / "pg_hba.conf").write_text(initdb)
+
+    def start(bind_host: str | None) -> str:
+        env = {"PORT": "5999", "DATA_DIR": str(tmp_path), **({"BIND_HOST": bind_host} if bind_host else {})}
+        config = wrapper.load_config(env)
+        wrapper.write_hba(pgdata, config)
+        assert f"listen_addresses={config.bind_host}" in wrapper.postgres_argv(Path("/bin"), config, pgdata, tmp_path)
+        return (pgdata / "pg_hba.conf").read_text()
+
+    assert start(None) == initdb
+    in_container = start("0.0.0.0")
+    assert in_container.startswith(initdb) and in_container.count("samenet") == 1
+    assert start("0.0.0.0") == in_container  # a restart does not add it twice
+    assert start("127.0.0.1") == initdb
+
 
 @pytest.mark.parametrize(("env", "named"), [
     ({"CRITICAL_POOL_SIZE": "0"}, "CRITICAL_POOL_SIZE must be >= 1"),

@@ -21,6 +21,7 @@ from harness.errors import FaultError, ReadinessTimeout, ServiceError, SetupErro
 from harness.faults import injected, make_fault
 from harness.runtime import engine
 from harness.runtime.base import Runtime
+from harness.runtime.builds import debian_packages
 from harness.runtime.containers import OWNER_PID, OWNER_START, RUN, run_labels, sweep_dead_runs
 from harness.runtime.docker import DockerRuntime
 from harness.runtime.images import BaseRecipe, apt_mirror, ensure_base_image
@@ -30,6 +31,7 @@ from harness.runtime.wheels import requirements
 from harness.topology import Service, Topology, load
 
 TARGET = Path(__file__).parent / "docker_target"
+BULKHEAD = Path(__file__).resolve().parents[1] / "targets" / "bulkhead"
 up_engine, why = engine.available()
 needs_engine = pytest.mark.skipif(not up_engine, reason=f"no Docker engine: {why}")
 
@@ -320,3 +322,37 @@ def test_apt_mirror_reads_deb822_and_one_line_sources(tmp_path):
 
 def test_wheels_come_from_the_dockerfiles_arg():
     assert requirements(TARGET / "Dockerfile") == ["httpx==0.28.1"]
+
+
+def test_debian_packages_come_from_the_dockerfiles_arg(tmp_path):
+    assert debian_packages(BULKHEAD / "Dockerfile") == ["postgresql-15"]
+    assert debian_packages(TARGET / "Dockerfile") == []
+    bad = tmp_path / "Dockerfile"
+    bad.write_text('FROM x\nARG DEBS="postgresql-15 $(reboot)"\n')
+    with pytest.raises(SetupError, match=r"ARG DEBS names \$\(reboot\)"):
+        debian_packages(bad)
+
+
+@needs_engine
+def test_bulkhead_database_in_a_container_answers_both_links_and_outlives_a_kill(run_network, tmp_path):
+    """The one target with Debian packages in its image: PostgreSQL from ARG DEBS, run by
+    postgres.py as the image's postgres user on 0.0.0.0, reached from the run's network
+    through both links, with its cluster in the bind-mounted /data across a SIGKILL; and
+    a stop is postgres's fast shutdown (STOPSIGNAL SIGINT), not a grace run-out."""
+    rt = make(load("bulkhead"), run_network, tmp_path, "bulkhead")
+    try:
+        rt.up()
+        app = rt.url("app")
+        assert get(app + "/checkout")[0] == 200
+        status, report = get(app + "/report")
+        assert status == 200 and report["orders"] >= 1
+        assert "as postgres on 0.0.0.0:8000" in rt.logs("db")
+        rt.kill("db")
+        rt.start("db")
+        wait_for(lambda: answers(app + "/report"), timeout_s=15, what="a report after the database's restart")
+        assert get(app + "/report")[1]["orders"] == report["orders"]  # the same cluster, crash-recovered
+        started = time.monotonic()
+        rt.stop("db")  # the app holds pooled sessions open: smart shutdown would wait for them
+        assert rt.instances["db"][0].exit_code() == 0 and time.monotonic() - started < rt.grace_s
+    finally:
+        rt.down()

@@ -6,11 +6,21 @@ carries a hash of everything in the context plus the base image, so an
 unchanged target is not built again; ``BASE`` is a build argument, so the
 same Dockerfile builds on ``python:3.11-slim-bookworm`` where a registry
 answers.
+
+A target that needs Debian packages (a database server, say) names them in
+``ARG DEBS="postgresql-15"``. They go into an image of their own built on
+the base (``chaos-harness/debs-<names>:<hash>``), which the target is then
+built on: only targets that need them pay for them, the apt-get runs once
+per package list and base image rather than on every change to the
+target's code, and the base image's recipe stays as it is. That build runs
+apt-get against the base image's Debian mirror (the one debootstrap used)
+over the host's network, so it reaches what the host reaches, NAT or not.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import tempfile
 import threading
@@ -37,6 +47,62 @@ ENTRYPOINT ["/usr/local/bin/toxiproxy-server"]
 CMD ["-host", "0.0.0.0", "-port", "8474"]
 """
 
+DEBS_DOCKERFILE = """\
+ARG BASE
+FROM ${BASE}
+COPY install-debs.sh /tmp/install-debs.sh
+RUN sh /tmp/install-debs.sh {packages} && rm /tmp/install-debs.sh
+"""
+# Installs only what is missing: an own HARNESS_BASE_IMAGE may have it all, and then
+# needs no network. A file, so a failed build names it rather than a page of shell.
+INSTALL_DEBS = """\
+#!/bin/sh
+set -e
+missing=""
+for p in "$@"; do
+    dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || missing="$missing $p"
+done
+[ -n "$missing" ] || exit 0
+# No package starts its service during the build.
+printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d
+chmod 755 /usr/sbin/policy-rc.d
+case "$missing" in *postgresql*)  # no cluster of the package's own: a run makes its own
+    mkdir -p /etc/postgresql-common/createcluster.d
+    echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/harness.conf;;
+esac
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /usr/sbin/policy-rc.d
+"""
+_DEBS_ARG = re.compile(r"""^\s*ARG\s+DEBS=(["']?)(?P<names>[^"'\n]*)\1\s*$""", re.M)
+_DEB_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")  # Debian policy 5.6.1
+
+
+def debian_packages(dockerfile: Path) -> list[str]:
+    """The Debian packages a Dockerfile declares in its ARG DEBS default (none without one)."""
+    m = _DEBS_ARG.search(dockerfile.read_text(encoding="utf-8"))
+    names = m.group("names").split() if m else []
+    bad = [n for n in names if not _DEB_NAME.match(n)]
+    if bad:
+        raise SetupError(f"{dockerfile}: ARG DEBS names {' '.join(bad)}, which are no Debian package names "
+                         "(lowercase letters, digits, + - .); list package names separated by spaces")
+    return sorted(set(names))
+
+
+def packages_image(client: "docker.DockerClient", packages: list[str], *, base: str, needed_by: str) -> str:
+    """The base image plus Debian packages, built when missing; cached by package list and base image."""
+    with tempfile.TemporaryDirectory(prefix="harness-debs-") as tmp:
+        dockerfile, script = Path(tmp) / "Dockerfile", Path(tmp) / "install-debs.sh"
+        dockerfile.write_text(DEBS_DOCKERFILE.replace("{packages}", " ".join(packages)))
+        script.write_text(INSTALL_DEBS)
+        slug = re.sub(r"[^a-z0-9]+", "-", "-".join(packages))[:60].strip("-")
+        hint = ("apt-get in the build fetches from the base image's Debian mirror (its apt sources) "
+                "over the host's network: check that the host reaches it, or set HARNESS_BASE_IMAGE to an image "
+                f"that has {' '.join(packages)} already")
+        return _build(client, f"chaos-harness/debs-{slug}", [("Dockerfile", dockerfile), ("install-debs.sh", script)],
+                      base=base, what=f"image with the Debian packages {' '.join(packages)} ({needed_by})",
+                      network_mode="host", hint=hint)
+
 
 def target_image(client: "docker.DockerClient", folder: Path, *, base: str, nocache: bool = False) -> str:
     """The image of a target folder that holds a Dockerfile, built when missing
@@ -45,6 +111,9 @@ def target_image(client: "docker.DockerClient", folder: Path, *, base: str, noca
     if not dockerfile.is_file():
         raise SetupError(f"{folder}: no Dockerfile, and a service without 'image' needs one for the docker runtime "
                          f"(see targets/chained/Dockerfile for the shape)")
+    debs = debian_packages(dockerfile)
+    if debs:  # its own cached image; nocache rebuilds only the target's part, as it leaves the base alone
+        base = packages_image(client, debs, base=base, needed_by=f"ARG DEBS of {dockerfile}")
     wheels = wheel_folder(requirements(dockerfile))
     files = [(f"target/{p.relative_to(folder)}", p) for p in _files(folder)]
     files += [(f"wheels/{p.name}", p) for p in sorted(wheels.glob("*.whl"))]
@@ -77,7 +146,7 @@ def _digest(files: list[tuple[str, Path]], base_id: str) -> str:
 
 
 def _build(client: "docker.DockerClient", name: str, files: list[tuple[str, Path]], *, base: str, what: str,
-           nocache: bool = False) -> str:
+           nocache: bool = False, network_mode: str | None = None, hint: str = "") -> str:
     from docker.errors import APIError, BuildError
 
     base_id = _base_id(client, base, what)
@@ -93,10 +162,11 @@ def _build(client: "docker.DockerClient", name: str, files: list[tuple[str, Path
                 shutil.copy2(path, dest)
             try:
                 client.images.build(path=ctx, tag=tag, buildargs={"BASE": base}, labels={CONTEXT_LABEL: digest},
-                                    rm=True, forcerm=True, pull=False, nocache=nocache)
+                                    rm=True, forcerm=True, pull=False, nocache=nocache, network_mode=network_mode)
             except BuildError as exc:
                 log = "".join(str(x.get("stream") or x.get("error") or "") for x in exc.build_log)
-                raise SetupError(f"building the {what} ({tag}) failed: {exc.msg}\n{log[-1500:]}") from None
+                advice = f"\n{hint}" if hint else ""
+                raise SetupError(f"building the {what} ({tag}) failed: {exc.msg}{advice}\n{log[-1500:]}") from None
             except APIError as exc:
                 raise SetupError(f"building the {what} ({tag}): the engine refused: {exc.explanation}") from None
         _prune(client, name, keep=tag)

@@ -7,6 +7,12 @@ superuser ``postgres``), then *execs* ``postgres``, so the pid the runtime
 holds is the postmaster itself, and a
 restart finds the same data (crash recovery, as a real database would).
 
+It listens on BIND_HOST (default 127.0.0.1). In a container the runtime sets
+BIND_HOST=0.0.0.0, and the clients (the run's Toxiproxy) connect from the
+run's network, not from loopback: then pg_hba.conf also trusts ``samenet``
+(the subnets the server is attached to, looked up per connection, so a
+partition and heal need nothing). On loopback it is left as initdb wrote it.
+
 PostgreSQL puts each child in a session of its own (setsid), out of the
 postmaster's process group; the harness's runtime signals the whole process
 tree (harness/runtime/processes.py), so a pause freezes every backend too.
@@ -27,6 +33,7 @@ from __future__ import annotations
 import glob
 import grp
 import hashlib
+import ipaddress
 import os
 import pwd
 import shutil
@@ -40,6 +47,7 @@ from pathlib import Path
 INSTALL_HINT = "install PostgreSQL (Debian: apt-get install postgresql), or set PG_BINDIR"
 FALLBACK_PREFIX = "harness-bulkhead-pg-"
 SOCKET_PATH_MAX = 107  # sun_path is 108 bytes with the trailing NUL
+HBA_MARK = "# harness: clients on the container's network (BIND_HOST is not loopback)"
 
 
 class SetupError(Exception):
@@ -53,6 +61,7 @@ class SetupError(Exception):
 @dataclass(frozen=True)
 class Config:
     port: int
+    bind_host: str
     data_dir: Path
     max_connections: int
     shared_buffers: str
@@ -85,6 +94,22 @@ def _int_env(env: dict[str, str], key: str, default: int | None, lo: int, hi: in
     return value
 
 
+def _bind_host(env: dict[str, str]) -> str:
+    """BIND_HOST as an IP address: it decides who pg_hba.conf lets in, so no guessing at names."""
+    raw = env.get("BIND_HOST", "").strip() or "127.0.0.1"
+    try:
+        ipaddress.ip_address(raw)
+    except ValueError:
+        raise SetupError(f"BIND_HOST must be an IP address to listen on (the docker runtime sets 0.0.0.0; "
+                         f"unset means 127.0.0.1), got {raw!r}", 2) from None
+    return raw
+
+
+def serves_network(config: Config) -> bool:
+    """Whether clients come from a network rather than loopback (BIND_HOST is not a loopback address)."""
+    return not ipaddress.ip_address(config.bind_host).is_loopback
+
+
 def load_config(env: dict[str, str]) -> Config:
     """Read the env contract, so a typo fails with the variable's name, not a postgres log."""
     data_dir = env.get("DATA_DIR", "").strip()
@@ -92,6 +117,7 @@ def load_config(env: dict[str, str]) -> Config:
         raise SetupError("DATA_DIR is required (a folder for this instance's cluster)", 2)
     return Config(
         port=_int_env(env, "PORT", None, 1, 65535),
+        bind_host=_bind_host(env),
         data_dir=Path(data_dir).resolve(),
         max_connections=_int_env(env, "PG_MAX_CONNECTIONS", 100, 10, 10000),
         shared_buffers=env.get("PG_SHARED_BUFFERS", "").strip() or "16MB",
@@ -242,13 +268,32 @@ def init_cluster(bindir: Path, pgdata: Path, who: Account) -> None:
                          f"{out.stdout}{out.stderr}")
 
 
+def write_hba(pgdata: Path, config: Config) -> None:
+    """Lets the container's network in when serving one; on loopback, initdb's file as it was.
+
+    Rewritten at every start (postgres reads it at start), idempotently: our
+    line is marked, dropped and added again only when BIND_HOST asks for it.
+    """
+    hba = pgdata / "pg_hba.conf"
+    try:
+        before = hba.read_text()
+    except OSError as exc:
+        raise SetupError(f"cannot read {hba} (made by initdb): {exc}; remove {pgdata} to have it made again") from None
+    lines = [line for line in before.splitlines() if not line.endswith(HBA_MARK)]
+    if serves_network(config):
+        lines.append(f"host    all             all             samenet                 trust {HBA_MARK}")
+    after = "\n".join(lines) + "\n"
+    if after != before:
+        hba.write_text(after)  # in place: owner and mode stay the cluster's
+
+
 def postgres_argv(bindir: Path, config: Config, pgdata: Path, socket_dir: Path) -> list[str]:
-    """The server's command line: loopback only, and settings for throwaway test data."""
+    """The server's command line: BIND_HOST only, and settings for throwaway test data."""
     sockets = str(socket_dir)
     if len(f"{sockets}/.s.PGSQL.{config.port}") > SOCKET_PATH_MAX:
         sockets = ""  # too long for a Unix socket; TCP is all the app uses
     settings = {
-        "listen_addresses": "127.0.0.1", "unix_socket_directories": sockets,
+        "listen_addresses": config.bind_host, "unix_socket_directories": sockets,
         "max_connections": str(config.max_connections), "shared_buffers": config.shared_buffers,
         # fsync off: an OS crash could corrupt, a process kill cannot (the WAL is written
         # to the kernel at commit). synchronous_commit stays on: off would lose the last
@@ -270,11 +315,12 @@ def main() -> int:
         who = account(config)
         pgdata, socket_dir = place_cluster(config, who)
         init_cluster(bindir, pgdata, who)
+        write_hba(pgdata, config)
     except SetupError as exc:
         print(f"postgres wrapper: {exc}", file=sys.stderr)
         return exc.code
     argv = postgres_argv(bindir, config, pgdata, socket_dir)
-    print(f"postgres wrapper: exec {bindir}/postgres as {who.name} on 127.0.0.1:{config.port}",
+    print(f"postgres wrapper: exec {bindir}/postgres as {who.name} on {config.bind_host}:{config.port}",
           file=sys.stderr, flush=True)
     _drop_privileges(who)
     os.execv(argv[0], argv)

@@ -229,10 +229,11 @@ def main() -> int:
     pools = make_pools(config)
     app = App(config, pools)
     JsonHandler.router = app
+    host = os.environ.get("BIND_HOST", "127.0.0.1")  # the docker runtime sets 0.0.0.0 inside a container
     try:
-        server = Server(("127.0.0.1", config.port), JsonHandler)
+        server = Server((host, config.port), JsonHandler)
     except OSError as exc:
-        print(f"bulkhead app: cannot listen on 127.0.0.1:{config.port}: {exc}", file=sys.stderr)
+        print(f"bulkhead app: cannot listen on {host}:{config.port}: {exc}", file=sys.stderr)
         return 1
     stopping = threading.Event()
     threading.Thread(target=app.warm_up, args=(stopping,), name="warm-up", daemon=True).start()
@@ -243,7 +244,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"bulkhead app [{config.variant}] on 127.0.0.1:{config.port}; critical via "
+    print(f"bulkhead app [{config.variant}] on {host}:{config.port}; critical via "
           f"{config.critical_addr[0]}:{config.critical_addr[1]}, reports via "
           f"{config.reports_addr[0]}:{config.reports_addr[1]}", file=sys.stderr, flush=True)
     try:
