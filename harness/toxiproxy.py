@@ -59,7 +59,7 @@ def free_port() -> int:
 class ToxiproxyClient:
     """Proxies and toxics on one server, every call checked and timed out."""
 
-    def __init__(self, host: str, port: int, *, timeout_s: float = 5.0) -> None:
+    def __init__(self, host: str, port: int, *, timeout_s: float = 10.0) -> None:
         self.host, self.port, self.timeout_s = host, port, timeout_s
 
     @property

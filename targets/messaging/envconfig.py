@@ -136,6 +136,7 @@ class BrokerConfig:
     name: str
     data_dir: Path
     server_bin: str  # NATS_SERVER_BIN or RABBITMQ_SERVER_BIN; "" = look in the usual places
+    schedulers: int = 0  # ERL_SCHEDULERS (RabbitMQ): scheduler threads of the Erlang VM; 0 = one per core
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,8 @@ def host_env(env: Mapping[str, str]) -> str:
 
 def load_broker(env: Mapping[str, str], *, bin_key: str = "NATS_SERVER_BIN") -> BrokerConfig:
     return BrokerConfig(port=port_env(env), host=host_env(env), name=text_env(env, "SERVICE_NAME", "broker"),
-                        data_dir=data_dir_env(env), server_bin=env.get(bin_key, "").strip())
+                        data_dir=data_dir_env(env), server_bin=env.get(bin_key, "").strip(),
+                        schedulers=int_env(env, "ERL_SCHEDULERS", 0, minimum=0, maximum=1024))
 
 
 def load_producer(env: Mapping[str, str]) -> ProducerConfig:

@@ -15,6 +15,9 @@ Everything the node writes lives in DATA_DIR, which outlives restarts: the
 queue and its persistent messages (``mnesia/``), the generated config and
 the Erlang cookie (HOME is DATA_DIR). No plugins, no management port: one
 AMQP listener on BIND_HOST:PORT, so the runtime's proxies are the only way in.
+ERL_SCHEDULERS, when set, caps the VM's scheduler threads: a node booting
+on every core of a small machine starves the producer beside it, which
+then shows up as the pattern's latency (rabbitmq.toml sets 1).
 
 The server comes from Debian's ``rabbitmq-server`` package (``make setup``
 installs it): ``/usr/lib/rabbitmq/bin/rabbitmq-server`` runs the node as the
@@ -104,7 +107,9 @@ def node_env(config: BrokerConfig, *, epmd_port: int, dist_port: int) -> dict[st
         "RABBITMQ_CONF_ENV_FILE": str(data / "rabbitmq-env.conf"),  # absent: /etc's must not apply
         "RABBITMQ_PID_FILE": str(data / "rabbitmq.pid"),
         # Distribution only on loopback: nothing but this node's own tools may talk to it.
-        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": " ".join(
+            ["-kernel inet_dist_use_interface {127,0,0,1}",
+             *([f"+S {config.schedulers}:{config.schedulers}"] if config.schedulers else [])]),
     }
 
 
