@@ -247,6 +247,21 @@ def test_topology_env_agrees_with_spec() -> None:
         "no-dedup": True}
 
 
+def test_rabbitmq_topology_env_agrees_with_its_spec() -> None:
+    t, spec = load(TARGET / "rabbitmq.toml"), SPECS["rabbitmq"]
+    producer, consumer = t.services["producer"].env, t.services["consumer"].env
+    assert producer["BROKER_KIND"] == consumer["BROKER_KIND"] == spec["broker"] == "rabbitmq"
+    assert t.services["broker"].command[-1].endswith("rabbitmq_broker.py") and t.services["broker"].health == "tcp"
+    assert [l.name for l in t.links] == [spec["producer_hop"], spec["consumer_hop"]]
+    assert int(producer["PUBLISH_TIMEOUT_MS"]) == spec["publish_timeout_ms"]
+    assert int(consumer["PROCESS_MS"]) == spec["process_ms"] and int(consumer["FETCH_BATCH"]) == spec["fetch_batch"]
+    assert float(producer["PING_INTERVAL_S"]) == float(consumer["PING_INTERVAL_S"]) == spec["heartbeat_s"]
+    assert spec["outbox_accept_p99_ms"] < spec["publish_timeout_ms"]
+    nats = load("messaging")
+    assert {n: (v.broken, v.env.get("VARIANT")) for n, v in t.variants.items()} == {
+        n: (v.broken, v.env.get("VARIANT")) for n, v in nats.variants.items()}
+
+
 @BOTH
 def test_an_order_is_processed_once_and_both_sides_account_for_it(launch: Launcher) -> None:
     broker = launch.start("broker")
