@@ -85,6 +85,8 @@ bench: setup
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } || echo "wrk not installed: the bench will skip the ceiling"
 	$(BIN)/python bench/bench_chained.py
 	$(BIN)/python bench/bench_isolation.py
+	$(BIN)/python bench/bench_messaging.py --broker nats
+	$(BIN)/python bench/bench_messaging.py --broker rabbitmq
 
 bench-docker: setup docker-engine
 	$(BIN)/python bench/bench_docker.py
