@@ -21,7 +21,7 @@ Event kinds written by the harness (field ``kind``):
 Request rows (``requests.jsonl``): t_ns (start), name, method, latency_ms,
 status (0 for no response), ok, error, hop and reason (the ``hop`` and
 ``error`` an error answer's JSON body names), plus any ``body_fields`` the
-load spec asked for.
+load spec asked for, and ``request_id`` when it gave each request one.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class Frames:
     """One experiment's timeline as pandas frames; times in seconds from t0.
 
     requests:  t_s, end_s, name, method, latency_ms, status, ok, error, hop,
-               reason, plus the load's body_fields
+               reason, plus the load's body_fields (and request_id)
     phases:    phase, start_s, end_s
     faults:    fault, on, start_s, end_s, params, error
     lifecycle: t_s, service, instance, action, detail

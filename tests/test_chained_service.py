@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,29 +20,10 @@ from typing import Any
 import httpx
 import pytest
 
+from .service_processes import Proc, free_port, stop, wait_healthy
+
 SERVICE = Path(__file__).resolve().parents[1] / "targets" / "chained" / "service.py"
 BUDGET_MS = 800
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Proc:
-    name: str
-    port: int
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def signal(self, sig: signal.Signals) -> None:
-        os.killpg(self.popen.pid, sig)
 
 
 @dataclass
@@ -71,23 +51,7 @@ class Launcher:
 
     def ready(self, *procs: Proc, within_s: float = 10.0) -> None:
         """Poll /health until every service answers; fail naming the one that did not."""
-        deadline = time.monotonic() + within_s
-        for proc in procs:
-            last: object = None
-            while True:
-                if proc.popen.poll() is not None:
-                    pytest.fail(f"{proc.name} exited {proc.popen.returncode}: "
-                                f"{proc.log.read_text()}")
-                try:
-                    resp = self.http.get(f"{proc.url}/health", timeout=0.5)
-                    if resp.status_code == 200:
-                        break
-                    last = resp.text
-                except httpx.TransportError as exc:
-                    last = exc
-                if time.monotonic() > deadline:
-                    pytest.fail(f"{proc.name} at {proc.url} not healthy; last: {last!r}")
-                time.sleep(0.02)
+        wait_healthy(self.http, procs, within_s=within_s)
 
     def chain(self, variant: str = "correct", **c_env: Any) -> tuple[Proc, Proc, Proc]:
         c = self.start("c", VARIANT=variant, **c_env)
@@ -102,15 +66,7 @@ class Launcher:
         return resp, (time.monotonic() - started) * 1000
 
     def stop(self, proc: Proc) -> int:
-        """SIGTERM (after SIGCONT, as a stopped process would not see it), then SIGKILL."""
-        if proc.popen.poll() is None:
-            proc.signal(signal.SIGCONT)
-            proc.signal(signal.SIGTERM)
-            try:
-                return proc.popen.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                proc.signal(signal.SIGKILL)
-        return proc.popen.wait()
+        return stop(proc)
 
 
 @pytest.fixture

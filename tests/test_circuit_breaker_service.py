@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,30 +27,11 @@ import pytest
 
 from harness.topology import load
 
+from .service_processes import Proc, free_port, stop, wait_healthy
+
 TARGET = Path(__file__).resolve().parents[1] / "targets" / "circuit_breaker"
 SPEC = load("circuit_breaker").spec
 TIMEOUT_MS = SPEC["call_timeout_ms"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Proc:
-    name: str
-    port: int
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def signal(self, sig: signal.Signals) -> None:
-        os.killpg(self.popen.pid, sig)
 
 
 @dataclass
@@ -91,22 +71,7 @@ class Launcher:
 
     def ready(self, *procs: Proc, within_s: float = 10.0) -> None:
         """Poll /health until every service answers; fail naming the one that did not."""
-        deadline = time.monotonic() + within_s
-        for proc in procs:
-            last: object = None
-            while True:
-                if proc.popen.poll() is not None:
-                    pytest.fail(f"{proc.name} exited {proc.popen.returncode}: {proc.log.read_text()}")
-                try:
-                    resp = self.http.get(f"{proc.url}/health", timeout=0.5)
-                    if resp.status_code == 200:
-                        break
-                    last = resp.text
-                except httpx.TransportError as exc:
-                    last = exc
-                if time.monotonic() > deadline:
-                    pytest.fail(f"{proc.name} at {proc.url} not healthy; last: {last!r}")
-                time.sleep(0.02)  # poll
+        wait_healthy(self.http, procs, within_s=within_s)
 
     def get(self, proc: Proc, path: str = "/") -> Reply:
         started = time.monotonic()
@@ -125,15 +90,7 @@ class Launcher:
         return self.get(dep, f"/admin/arrivals?since_ns={since_ns}").body
 
     def stop(self, proc: Proc) -> int:
-        """SIGTERM (after SIGCONT, as a stopped process would not see it), then SIGKILL."""
-        if proc.popen.poll() is None:
-            proc.signal(signal.SIGCONT)
-            proc.signal(signal.SIGTERM)
-            try:
-                return proc.popen.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                proc.signal(signal.SIGKILL)
-        return proc.popen.wait()
+        return stop(proc)
 
 
 def wait_for(what: str, probe: Callable[[], Any], ok: Callable[[Any], bool], *,

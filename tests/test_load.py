@@ -31,6 +31,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/fail":
             code, body = 503, json.dumps({"hop": "b->c", "error": "timeout"}).encode()
+        elif self.path == "/echo":
+            code, body = 200, json.dumps({"seen_id": self.headers.get("X-Request-Id"),
+                                          "token": self.headers.get("Authorization")}).encode()
         else:
             code, body = 200, b'{"ok": true, "instance": "web-1"}'
         self.send_response(code)
@@ -245,3 +248,37 @@ def test_body_fields_are_copied_into_every_row(server_url: str, run_id: str, tmp
     assert rows and all(r["instance"] == "web-1" and r["stale"] is None for r in rows)
     with pytest.raises(ValueError, match="body_fields"):
         LoadSpec(body_fields=("",))
+
+
+def test_request_ids_are_fresh_per_request_and_kept_in_rows(server_url: str, run_id: str, tmp_path: Path) -> None:
+    spec = LoadSpec(users=2, rate_per_s=40, duration_s=1, timeout_s=5, body_fields=("seen_id", "token"),
+                    request_id_header="X-Request-Id",
+                    requests=(RequestSpec(path="/echo", name="good", headers={"Authorization": "Bearer a"}),
+                              RequestSpec(path="/echo", name="bad", headers={"Authorization": "Bearer b"})))
+    assert LoadSpec.from_json(spec.to_json()) == spec
+    rows_path = tmp_path / "requests.jsonl"
+    with LoadRun(spec, host_url=server_url, requests_file=rows_path, log_dir=tmp_path, run_id=run_id) as run:
+        assert run.wait(timeout_s=20) == 0
+    rows = read_jsonl(rows_path)
+    ids = [r["request_id"] for r in rows]
+    assert len(rows) >= 10 and len(set(ids)) == len(rows) and all(ids)
+    assert all(r["seen_id"] == r["request_id"] for r in rows)  # the id sent is the id recorded
+    assert {(r["name"], r["token"]) for r in rows} == {("good", "Bearer a"), ("bad", "Bearer b")}
+    with pytest.raises(ValueError, match="request_id_header"):
+        LoadSpec(request_id_header="X Request: Id")
+
+
+def test_bad_tokens_are_the_same_for_a_seed_and_each_differs_from_a_good_one() -> None:
+    from harness.load.tokens import bad_tokens, claims_for, mint
+
+    claims = claims_for("mallory", issuer="iss", audience="aud", now_s=1_800_000_000)
+    key = b"k" * 32
+    first, again = (bad_tokens(key=key, claims=claims, seed=1, fuzzed=8) for _ in range(2))
+    assert first == again and len({t.kind for t in first}) == len(first)
+    other = bad_tokens(key=key, claims=claims, seed=2, fuzzed=8)
+    assert [t.authorization for t in other if t.kind.startswith("fuzz")] != \
+        [t.authorization for t in first if t.kind.startswith("fuzz")]
+    good = f"Bearer {mint(claims, key)}"
+    assert good not in {t.authorization for t in first}
+    assert next(t for t in first if t.kind == "missing").authorization is None
+    assert all("\n" not in (t.authorization or "") and (t.authorization or "").isascii() for t in first)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import uuid
 from typing import Any
 
 from locust import FastHttpUser, LoadTestShape, constant, constant_throughput, events, task
@@ -59,6 +60,7 @@ def _error_text(exception: BaseException | None, status: int) -> str | None:
 
 
 BODY_FIELDS = tuple(SPEC.get("body_fields") or ())
+REQUEST_ID_HEADER = SPEC.get("request_id_header")
 
 
 def _body(response: Any, status: int) -> dict[str, Any]:
@@ -89,6 +91,7 @@ def _record(
     response: Any = None,
     exception: BaseException | None = None,
     start_time: float | None = None,
+    context: dict[str, Any] | None = None,
     **_: Any,
 ) -> None:
     status = int(getattr(response, "status_code", 0) or 0)
@@ -108,6 +111,8 @@ def _record(
     }
     for key in BODY_FIELDS:
         row.setdefault(key, _scalar(body.get(key)))
+    if REQUEST_ID_HEADER:
+        row["request_id"] = (context or {}).get("request_id")
     _rows.write(json.dumps(row) + "\n")
 
 
@@ -127,12 +132,17 @@ class HarnessUser(FastHttpUser):
     @task
     def one_request(self) -> None:
         spec = random.choices(REQUESTS, weights=WEIGHTS)[0]
+        headers = dict(spec.get("headers") or {})
+        context = {}
+        if REQUEST_ID_HEADER:
+            context["request_id"] = headers[REQUEST_ID_HEADER] = uuid.uuid4().hex
         self.client.request(
             spec["method"],
             spec["path"],
             name=spec.get("name") or spec["path"],
             data=spec.get("body"),
-            headers=spec.get("headers") or None,
+            headers=headers or None,
+            context=context,
         )
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,10 @@ class LoadSpec:
     timeout_s is the client's connect timeout and its timeout per network
     read, so a `timeout` toxic cannot hang a user forever (a response that
     keeps trickling bytes can take longer in total).
+    request_id_header, when set, gives every request a fresh unique id in
+    that header (e.g. X-Request-Id), also kept in its row as ``request_id``:
+    a service that passes the id on lets a check tell which request reached
+    which dependency.
     """
 
     users: int = 10
@@ -82,7 +88,7 @@ class LoadSpec:
     timeout_s: float = 10.0
     stages: tuple[Stage, ...] = ()
     body_fields: tuple[str, ...] = ()  # JSON body fields copied into every request row
-
+    request_id_header: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "requests", tuple(self.requests))
@@ -90,6 +96,8 @@ class LoadSpec:
         object.__setattr__(self, "body_fields", tuple(self.body_fields))
         if not all(isinstance(f, str) and f for f in self.body_fields):
             raise ValueError(f"LoadSpec.body_fields must hold non-empty strings, got {self.body_fields!r}")
+        if self.request_id_header is not None and not HEADER_NAME.match(str(self.request_id_header)):
+            raise ValueError(f"LoadSpec.request_id_header must be a header name, got {self.request_id_header!r}")
         if isinstance(self.users, bool) or not isinstance(self.users, int) or self.users < 1:
             raise ValueError(f"LoadSpec.users must be an int >= 1, got {self.users!r}")
         if not _positive(self.spawn_rate):
