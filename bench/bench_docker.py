@@ -1,6 +1,9 @@
 """Figures for the docker runtime, printed beside the local runtime's.
 
-    .venv/bin/python bench/bench_docker.py [--cold] [--repeat N] [--targets chained tests/docker_target ...]
+    .venv/bin/python bench/bench_docker.py [--cold] [--repeat N] [--targets chained messaging/rabbitmq.toml ...]
+
+A target is a folder of targets/ (its topology.toml), a topology file in one
+(messaging/rabbitmq.toml: the same image, another broker), or any folder.
 
 1. base image: ensure_base_image() when cached (a tag lookup); with --cold
    also a full build (debootstrap from the Debian mirror, tar, docker import).
@@ -49,10 +52,18 @@ def base_figures(*, cold: bool) -> None:
     print(f"base image, cached (tag lookup):          {timed(lambda: ensure_base_image(client)) * 1000:7.1f} ms")
 
 
+def folder_of(target: Path) -> Path:
+    return target if target.is_dir() else target.parent
+
+
+def label(target: Path) -> str:
+    return target.name if target.is_dir() else f"{target.parent.name}/{target.stem}"
+
+
 def image_figures(targets: list[Path]) -> None:
     client = engine.client()
     base = ensure_base_image(client)
-    for folder in targets:
+    for folder in dict.fromkeys(folder_of(t) for t in targets):  # one image per folder
         if not (folder / "Dockerfile").exists():
             print(f"target image {folder.name}: no Dockerfile")
             continue
@@ -68,27 +79,28 @@ def start_figures(runtime: str, targets: list[Path], repeat: int) -> None:
         toxiproxy_s = timed(host.start)
         try:
             print(f"{runtime:>6}: Toxiproxy up (first run also builds its image) {toxiproxy_s:5.2f} s")
-            for folder in targets:
-                _start_target(runtime, folder, host, run_id, Path(tmp), repeat)
+            for target in targets:
+                _start_target(runtime, target, host, run_id, Path(tmp), repeat)
         finally:
             host.stop()
 
 
-def _start_target(runtime: str, folder: Path, host: object, run_id: str, tmp: Path, repeat: int) -> None:
-    topo = load(folder).with_variant("correct")
+def _start_target(runtime: str, target: Path, host: object, run_id: str, tmp: Path, repeat: int) -> None:
+    topo = load(target).with_variant("correct")
+    name, slug = label(target), label(target).replace("/", "-")
     ups, downs = [], []
     try:
         for i in range(repeat + 1):  # the first one builds images on docker: left out
-            rt = make_runtime(runtime, topo, run_id=run_id, toxiproxy=host.client, log_dir=tmp / f"{folder.name}-{i}",
-                              prefix=f"{run_id}.{folder.name}.{i}")
+            rt = make_runtime(runtime, topo, run_id=run_id, toxiproxy=host.client, log_dir=tmp / f"{slug}-{i}",
+                              prefix=f"{run_id}.{slug}.{i}")
             up = timed(rt.up)
             downs.append(timed(rt.down))
             ups.append(up)
     except HarnessError as exc:
-        print(f"{runtime:>6}: {folder.name:<16} cannot start: {str(exc).splitlines()[0][:160]}")
+        print(f"{runtime:>6}: {name:<20} cannot start: {str(exc).splitlines()[0][:160]}")
         return
     ups, downs = ups[1:], downs[1:]
-    print(f"{runtime:>6}: {folder.name:<16} cold start median {statistics.median(ups) * 1000:6.0f} ms, worst "
+    print(f"{runtime:>6}: {name:<20} cold start median {statistics.median(ups) * 1000:6.0f} ms, worst "
           f"{max(ups) * 1000:6.0f} ms; down median {statistics.median(downs) * 1000:6.0f} ms  ({len(ups)} runs)")
 
 
@@ -96,12 +108,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cold", action="store_true", help="also build the base image from nothing (about 80 s)")
     p.add_argument("--repeat", type=int, default=5)
-    p.add_argument("--targets", nargs="*", default=["chained", "tests/docker_target"])
+    p.add_argument("--targets", nargs="*", default=["chained", "circuit_breaker", "bulkhead", "messaging",
+                                                     "messaging/rabbitmq.toml"])
     args = p.parse_args()
     ok, why = engine.available()
     if not ok:
         sys.exit(f"no Docker engine: {why}")
-    targets = [ROOT / "targets" / t if (ROOT / "targets" / t).is_dir() else Path(t).resolve() for t in args.targets]
+    targets = [ROOT / "targets" / t if (ROOT / "targets" / t).exists() else Path(t).resolve() for t in args.targets]
     base_figures(cold=args.cold)
     image_figures(targets)
     for runtime in ("local", "docker"):

@@ -80,16 +80,18 @@ class DockerRuntime:
             raise
 
     def down(self) -> None:
-        """Saves every container's log, removes the containers and the proxies; safe
-        to call twice. One failed removal does not stop the others; it is raised last."""
+        """Removes the proxies, then saves every container's log and removes the containers,
+        clients before servers; safe to call twice. One failed removal does not stop the
+        others; it is raised last.
+
+        Proxies go first, while their servers still answer. Toxiproxy dials the upstream
+        inside a proxy's accept loop, and deleting a proxy waits for that loop under the
+        server's global lock: a client still reconnecting through a proxy whose server
+        container is gone makes each dial wait out an unanswered ARP (about 3 s), and the
+        next experiment's API calls then time out behind the lock.
+        """
         failed: list[Exception] = []
         with self._lock:
-            for insts in self.instances.values():
-                for inst in insts:
-                    try:
-                        inst.remove()
-                    except Exception as exc:
-                        failed.append(exc)
             for proxies in self.proxies.values():
                 for p in proxies:
                     try:
@@ -97,6 +99,12 @@ class DockerRuntime:
                     except Exception:
                         pass  # the Toxiproxy container may be gone already; it is the run's own
             self.proxies.clear()
+            for insts in reversed(list(self.instances.values())):  # the entry and clients first
+                for inst in insts:
+                    try:
+                        inst.remove()
+                    except Exception as exc:
+                        failed.append(exc)
         teardown.unregister(self)
         if failed:
             raise failed[0]  # the run's own teardown (RunNetwork.stop) still removes it by label
