@@ -26,6 +26,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "experiment: an experiment against a real topology (slow)")
+    config.addinivalue_line("markers", "extended: a case of the full matrix that CI leaves out for time "
+                                       "(make test deselects it with -m 'not extended'; make demo runs it)")
     install_signal_handlers()
 
 
