@@ -12,7 +12,6 @@ import importlib.util
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,16 +28,12 @@ import pytest
 from harness.runtime.labels import label_env, new_run_id, process_labels
 from harness.runtime.processes import signal_group
 
+from .service_processes import free_port
+
 TARGET = Path(__file__).resolve().parents[1] / "targets" / "bulkhead"
 POOL_WAIT_MS = 100
 SLACK_MS = 150  # scheduling, Python, the HTTP round trip
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def poll(what: str, check: Callable[[], T | None], *, within_s: float) -> T:

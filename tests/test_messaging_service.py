@@ -34,18 +34,14 @@ import pytest
 
 from harness.topology import load
 
+from .service_processes import free_port
+
 TARGET = Path(__file__).resolve().parents[1] / "targets" / "messaging"
 SPEC = load("messaging").spec
 SPECS = {"nats": SPEC, "rabbitmq": load(TARGET / "rabbitmq.toml").spec}
 BROKER_SCRIPT = {"nats": "broker.py", "rabbitmq": "rabbitmq_broker.py"}
 BOOT_S = {"nats": 10.0, "rabbitmq": 60.0}  # an Erlang VM boots in 5-11 s on a busy machine
 BOTH = pytest.mark.parametrize("launch", list(SPECS), indirect=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
