@@ -8,9 +8,9 @@ TOXIPROXY_VERSION := v2.12.0
 TOXIPROXY := $(BIN)/toxiproxy-server
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test unit experiments demo bench clean postgresql rabbitmq
+.PHONY: setup test unit experiments demo bench clean postgresql rabbitmq etcd
 
-setup: $(STAMP) $(TOXIPROXY) postgresql rabbitmq
+setup: $(STAMP) $(TOXIPROXY) postgresql rabbitmq etcd
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11+ (Debian: apt-get install python3 python3-venv)"; exit 1; }
@@ -58,6 +58,15 @@ rabbitmq:
 		sh setup/apt-install-stopped.sh rabbitmq-server "the messaging experiments on RabbitMQ need it" || exit 1; \
 	fi
 
+# etcd, the discovery target's registry, from Debian's etcd-server, kept from
+# starting its system member the same way: each run starts its own node on
+# ports of its own (targets/discovery/registry.py). Envoy comes as a wheel.
+etcd:
+	@if command -v etcd >/dev/null; then :; else \
+		echo "installing etcd (apt-get install etcd-server); it is not started: each run starts its own node"; \
+		sh setup/apt-install-stopped.sh etcd-server "the discovery experiments need etcd" || exit 1; \
+	fi
+
 # The docker runtime needs an engine: docker/engine.sh installs docker.io and
 # debootstrap when missing and starts dockerd when no engine answers. Without
 # one, the local runtime still works and the docker tests skip, saying why.
@@ -76,10 +85,10 @@ experiments: setup
 # experiments-docker, ~20 min) would take CI past its 30 minutes. The messaging
 # image is the same for both brokers, so its RabbitMQ case covers both.
 DOCKER_SMOKE = stall-correct or crash-correct-pass-pass or timeout-no-breaker or crash-users-correct \
-	or broker-crash-correct-rabbitmq
+	or broker-crash-correct-rabbitmq or registry-outage-correct
 
 test: setup docker-engine
-	$(BIN)/python -m pytest tests experiments -q -m "not extended"
+	$(BIN)/python -m pytest tests experiments -q -m "not extended" --durations=20
 	$(BIN)/harness run experiments -q --runtime docker -k "$(DOCKER_SMOKE)"
 
 experiments-docker: setup docker-engine
@@ -98,6 +107,7 @@ bench: setup
 	$(BIN)/python bench/bench_isolation.py
 	$(BIN)/python bench/bench_messaging.py --broker nats
 	$(BIN)/python bench/bench_messaging.py --broker rabbitmq
+	$(BIN)/python bench/bench_discovery.py
 
 bench-docker: setup docker-engine
 	$(BIN)/python bench/bench_docker.py

@@ -109,7 +109,7 @@ def main() -> None:
     p.add_argument("--cold", action="store_true", help="also build the base image from nothing (about 80 s)")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--targets", nargs="*", default=["chained", "circuit_breaker", "bulkhead", "messaging",
-                                                     "messaging/rabbitmq.toml"])
+                                                     "messaging/rabbitmq.toml", "gateway", "discovery"])
     args = p.parse_args()
     ok, why = engine.available()
     if not ok:

@@ -7,6 +7,8 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Literal
 
+from .windows import MissingData
+
 Status = Literal["pass", "fail", "unknown"]
 
 
@@ -39,13 +41,15 @@ def unknown(check: str, reason: str, **figures: Any) -> Verdict:
 
 
 def check(name: str) -> Callable[[Callable[..., Verdict]], Callable[..., Verdict]]:
-    """Names a check and turns a crash inside it into 'unknown', never a pass."""
+    """Names a check and turns missing data, or a crash inside it, into 'unknown', never a pass."""
 
     def wrap(fn: Callable[..., Verdict]) -> Callable[..., Verdict]:
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Verdict:
             try:
                 return fn(*args, **kwargs)
+            except MissingData as exc:  # the timeline lacks what the check needs: say what
+                return unknown(name, str(exc))
             except Exception as exc:  # a broken check must not take the run down
                 tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
                 return unknown(name, f"the check crashed: {tb}")

@@ -1,10 +1,11 @@
-"""Faults on a service instance through the runtime: crash, pause, restart."""
+"""Faults on a service's instances through the runtime: crash, pause, restart, stop, scale out."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ..errors import FaultError
 from ..runtime.base import Runtime
 from .base import FaultBase, service_instance
 from .registry import register
@@ -54,3 +55,47 @@ class Restart(FaultBase):
         service, index = service_instance(runtime, self.on, self.kind)
         if not runtime.is_running(service, index):  # the restart failed half-way
             runtime.start(service, index)
+
+
+@register
+@dataclass(frozen=True)
+class Stop(FaultBase):
+    """A graceful stop (SIGTERM, then SIGKILL after the runtime's grace): the
+    instance may say goodbye first. Revert starts it again and waits until healthy."""
+
+    kind: ClassVar[str] = "stop"
+
+    def apply(self, runtime: Runtime) -> None:
+        runtime.stop(*service_instance(runtime, self.on, self.kind))
+
+    def revert(self, runtime: Runtime) -> None:
+        service, index = service_instance(runtime, self.on, self.kind)
+        if not runtime.is_running(service, index):
+            runtime.start(service, index)
+
+
+@register
+@dataclass(frozen=True)
+class ScaleOut(FaultBase):
+    """Starts `count` more instances of a service (each waited for until healthy).
+    Revert takes them away again, gracefully; with keep=True they stay until
+    the target is taken down (a change that must outlast the fault, e.g. made
+    while the registry is down)."""
+
+    kind: ClassVar[str] = "scale_out"
+    count: int = 1
+    keep: bool = False
+
+    def apply(self, runtime: Runtime) -> None:
+        service, _ = service_instance(runtime, self.on, self.kind)
+        if self.count < 1:
+            raise FaultError(f"{self.kind} on {self.on}: count must be at least 1, got {self.count}")
+        # the count before, for revert (a frozen fault keeps this one piece of run state)
+        object.__setattr__(self, "_before", len(runtime.addresses()[service]))
+        runtime.scale(service, self._before + self.count)
+
+    def revert(self, runtime: Runtime) -> None:
+        service, _ = service_instance(runtime, self.on, self.kind)
+        before = getattr(self, "_before", None)
+        if before is not None and not self.keep and len(runtime.addresses()[service]) > before:
+            runtime.scale(service, before)

@@ -121,20 +121,34 @@ def x_axis(scale: Scale, fr: Frame, label: str) -> list[str]:
     return out
 
 
-def phase_markers(markers: list[tuple[float, str]], xs: Scale, fr: Frame) -> list[str]:
-    """Dashed vertical lines; labels step down a row instead of overlapping."""
-    out, rows_end = [], [-1e9, -1e9, -1e9]
+def _marker_rows(markers: list[tuple[float, str]], xs: Scale, fr: Frame) -> list[tuple[float, bool, int]]:
+    """(x in pixels, label left of the line, label row) of each marker; a label
+    steps down a row instead of overlapping the one before."""
+    places, rows_end = [], [-1e9, -1e9, -1e9]
     for x, label in markers:
         px = xs(x)
-        out.append(
-            f"<line x1='{px:.1f}' y1='{fr.y1}' x2='{px:.1f}' y2='{fr.y0}' stroke='#868e96'"
-            " stroke-dasharray='4 3'/>"
-        )
         width = 5.6 * len(label) + 6
         right_edge = px + 3 + width > fr.x1
         start = px - 3 - width if right_edge else px + 3
         row = next((i for i, end in enumerate(rows_end) if start > end), 0)
         rows_end[row] = start + width
+        places.append((px, right_edge, row))
+    return places
+
+
+def marker_label_rows(markers: list[tuple[float, str]], xs: Scale, fr: Frame) -> int:
+    """How many rows phase_markers() labels take, so a chart can keep that band clear."""
+    return 1 + max((row for *_, row in _marker_rows(markers, xs, fr)), default=-1)
+
+
+def phase_markers(markers: list[tuple[float, str]], xs: Scale, fr: Frame) -> list[str]:
+    """Dashed vertical lines; labels step down a row instead of overlapping."""
+    out = []
+    for (_, label), (px, right_edge, row) in zip(markers, _marker_rows(markers, xs, fr)):
+        out.append(
+            f"<line x1='{px:.1f}' y1='{fr.y1}' x2='{px:.1f}' y2='{fr.y0}' stroke='#868e96'"
+            " stroke-dasharray='4 3'/>"
+        )
         y = fr.y1 + 11 + 12 * row
         out.append(text(px - 3 if right_edge else px + 3, y, label, 10, "end" if right_edge else "start",
                          "fill='#495057' stroke='#fff' stroke-width='3' paint-order='stroke'"))

@@ -9,6 +9,7 @@ from typing import Any
 from harness.report import series as ser
 from harness.report.axes import wants_log
 from harness.report.graph import topology_svg
+from harness.report.membership import has_membership, membership_chart
 from harness.report.runfolder import Experiment
 from harness.report.svg import Axis, Series, Window, empty_chart, line_chart
 from harness.report.tables import errors_table, format_value, verdicts_table
@@ -90,6 +91,8 @@ def charts(exp: Experiment) -> str:
                       for i, (reason, pts) in enumerate(reasons.items())]
         out.append(line_chart(f"{ident}-err", "Errors and throughput", lines, span,
                               Axis("errors %", values=err_values), Axis("req/s"), windows, markers))
+    if has_membership(frames):  # discovery experiments: who was in, per view, beside the traffic
+        out.append(membership_chart(frames, span, windows, markers))
     observed = ser.observed_series(frames, span)
     if observed:
         lines = [Series(name, pts, PALETTE[i % len(PALETTE)]) for i, (name, pts) in enumerate(observed.items())]

@@ -13,7 +13,7 @@ from html import escape
 from harness.report.axes import Scale, value_range
 from harness.report.chartframe import LEGEND_ROW, Axis, Frame, legend, legend_rows, phase_markers, text, x_axis, y_axis
 
-__all__ = ["Axis", "Series", "Window", "empty_chart", "line_chart"]
+__all__ = ["Axis", "Series", "Window", "empty_chart", "line_chart", "window_labels", "window_shades"]
 
 Point = tuple[float, float | None]
 
@@ -37,6 +37,28 @@ class Window:
     end: float
     label: str
     color: str = "#e03131"
+
+
+def window_shades(windows: list[Window], xs: Scale, fr: Frame, x_range: tuple[float, float]) -> list[str]:
+    """A light band over the plot's full height for each window, drawn under the data."""
+    out = []
+    for w in windows:
+        a, b = xs(max(w.start, x_range[0])), xs(min(w.end, x_range[1]))
+        out.append(
+            f"<rect x='{a:.1f}' y='{fr.y1}' width='{max(b - a, 1):.1f}' height='{fr.y0 - fr.y1}'"
+            f" fill='{w.color}' fill-opacity='0.13'><title>{escape(w.label)}</title></rect>"
+        )
+    return out
+
+
+def window_labels(windows: list[Window], xs: Scale, fr: Frame, x_range: tuple[float, float]) -> list[str]:
+    """Each window's label at its bottom left, with a white halo so data drawn before never hides it."""
+    halo = "stroke='#fff' stroke-width='3' paint-order='stroke'"
+    return [
+        text(xs(max(w.start, x_range[0])) + 4, fr.y0 - 6, w.label, 10, "start",
+             f"fill='{w.color}' font-weight='600' {halo}")
+        for w in windows
+    ]
 
 
 def _segments(points: list[Point]) -> list[list[tuple[float, float]]]:
@@ -98,12 +120,7 @@ def line_chart(
         f" height='{fr.y0 - fr.y1}'/></clipPath></defs>",
         f"<rect x='{fr.x0}' y='{fr.y1}' width='{fr.x1 - fr.x0}' height='{fr.y0 - fr.y1}' fill='#fff'/>",
     ]
-    for w in windows:
-        a, b = xs(max(w.start, x_range[0])), xs(min(w.end, x_range[1]))
-        out.append(
-            f"<rect x='{a:.1f}' y='{fr.y1}' width='{max(b - a, 1):.1f}' height='{fr.y0 - fr.y1}'"
-            f" fill='{w.color}' fill-opacity='0.13'><title>{escape(w.label)}</title></rect>"
-        )
+    out += window_shades(windows, xs, fr, x_range)
     out += y_axis(scales["left"], left, fr, "left")
     if right is not None:
         out += y_axis(scales["right"], right, fr, "right")
@@ -112,10 +129,7 @@ def line_chart(
     for s in series:
         out += _line(s, xs, scales.get(s.axis, scales["left"]))
     out.append("</g>")
-    for w in windows:  # labels last, with a white halo, so lines never hide them
-        a = xs(max(w.start, x_range[0]))
-        halo = "stroke='#fff' stroke-width='3' paint-order='stroke'"
-        out.append(text(a + 4, fr.y0 - 6, w.label, 10, "start", f"fill='{w.color}' font-weight='600' {halo}"))
+    out += window_labels(windows, xs, fr, x_range)  # last, so lines never hide them
     out += phase_markers(markers, xs, fr)
     out += legend(items, fr, title)
     out.append("</svg>")

@@ -1,0 +1,290 @@
+"""Membership probes: the diffing of samples into joined/left events (with a
+plain callable as the reader), the etcd reader against a real etcd node, and
+the Envoy reader's parsing of a /clusters?format=json answer served locally."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+from harness.membership import Members, envoy_members, etcd_members, membership_probe
+from .service_processes import Proc, free_port, stop, wait_healthy
+
+ETCD = shutil.which("etcd") or "/usr/bin/etcd"
+
+
+class Scripted:
+    """A reader answering the given samples in turn (an exception is raised);
+    counts close() calls."""
+
+    def __init__(self, *answers: Members | Exception) -> None:
+        self.answers = list(answers)
+        self.closed = 0
+
+    def __call__(self) -> Members:
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+# -- membership_probe: diffing -----------------------------------------------------------------
+
+
+def test_first_sample_joins_everyone_at_the_moment_of_sampling():
+    probe = membership_probe("registry", Scripted({"web-1": {}, "web-0": {"registered_ns": 100}}))
+    assert probe.name == "registry"
+    assert probe.sample() == {"members": 2, "events": [
+        {"event": "joined", "member": "web-0", "registered_ns": 100},   # no t_ns: stamped when seen
+        {"event": "joined", "member": "web-1"},
+    ]}
+
+
+def test_later_joins_carry_their_registration_time_and_leaves_are_named():
+    probe = membership_probe("registry", Scripted(
+        {"web-0": {"registered_ns": 100}, "web-1": {"registered_ns": 110}},
+        {"web-0": {"registered_ns": 100}, "web-1": {"registered_ns": 110}, "web-2": {"registered_ns": 300}},
+        {"web-0": {"registered_ns": 100}, "web-2": {"registered_ns": 300}, "web-3": {}},
+        {"web-0": {"registered_ns": 100}, "web-2": {"registered_ns": 300}, "web-3": {}},
+    ))
+    probe.sample()
+    assert probe.sample() == {"members": 3, "events": [
+        {"event": "joined", "member": "web-2", "registered_ns": 300, "t_ns": 300}]}
+    assert probe.sample() == {"members": 3, "events": [
+        {"event": "left", "member": "web-1"},
+        {"event": "joined", "member": "web-3"},     # says nothing of when: stamped when seen
+    ]}
+    assert probe.sample() == {"members": 3, "events": []}   # nothing changed
+
+
+def test_a_registration_renewed_in_between_joins_again_without_a_leave():
+    probe = membership_probe("registry", Scripted(
+        {"web-0": {"registered_ns": 100}, "web-1": {"registered_ns": 110}},
+        {"web-0": {"registered_ns": 500}, "web-1": {"registered_ns": 110}},
+        {"web-0": {"registered_ns": "600"}, "web-1": {"registered_ns": 110}},
+    ))
+    probe.sample()
+    assert probe.sample() == {"members": 2, "events": [
+        {"event": "joined", "member": "web-0", "registered_ns": 500, "t_ns": 500}]}
+    # a stamp that is not an int is carried but not trusted as the time
+    assert probe.sample()["events"] == [{"event": "joined", "member": "web-0", "registered_ns": "600"}]
+
+
+def test_everyone_leaving_and_an_empty_first_sample():
+    probe = membership_probe("balancer", Scripted({}, {"a": {}, "b": {}}, {}))
+    assert probe.sample() == {"members": 0, "events": []}
+    # the second sample is not the first: but these members say nothing of when they joined
+    assert probe.sample() == {"members": 2, "events": [{"event": "joined", "member": "a"},
+                                                       {"event": "joined", "member": "b"}]}
+    assert probe.sample() == {"members": 0, "events": [{"event": "left", "member": "a"},
+                                                       {"event": "left", "member": "b"}]}
+
+
+def test_a_failed_read_changes_nothing_the_next_diff_is_from_the_last_good_sample():
+    probe = membership_probe("registry", Scripted(
+        {"web-0": {}, "web-1": {}}, httpx.ConnectError("refused"), {"web-1": {}}))
+    probe.sample()
+    with pytest.raises(httpx.ConnectError):
+        probe.sample()
+    assert probe.sample() == {"members": 1, "events": [{"event": "left", "member": "web-0"}]}
+
+
+def test_close_is_passed_through_to_the_reader_and_a_plain_function_needs_none():
+    reader = Scripted({})
+    probe = membership_probe("registry", reader)
+    probe.close()
+    assert reader.closed == 1
+    plain = membership_probe("registry", lambda: {"web-0": {}})
+    assert plain.sample()["members"] == 1
+    plain.close()   # nothing to close, no error
+
+
+# -- etcd_members against a real etcd ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not Path(ETCD).exists():
+        pytest.skip("etcd is not installed (Debian's etcd-server)")
+    folder = tmp_path_factory.mktemp("etcd")
+    client_port, peer_port = free_port(), free_port()
+    peer = f"http://127.0.0.1:{peer_port}"
+    url = f"http://127.0.0.1:{client_port}"
+    log = folder / "etcd.log"
+    with log.open("wb") as out:
+        popen = subprocess.Popen(
+            [ETCD, "--name", "n", "--data-dir", str(folder / "data"),
+             "--listen-client-urls", url, "--advertise-client-urls", url,
+             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", f"n={peer}",
+             "--log-level", "warn"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = Proc("etcd", client_port, popen, log)
+    try:
+        with httpx.Client() as http:
+            wait_healthy(http, [proc], within_s=20.0)
+        yield url
+    finally:
+        stop(proc)
+
+
+def put(url: str, key: str, value: str | dict[str, Any]) -> None:
+    raw = value if isinstance(value, str) else json.dumps(value)
+    body = {"key": base64.b64encode(key.encode()).decode(), "value": base64.b64encode(raw.encode()).decode()}
+    httpx.post(f"{url}/v3/kv/put", json=body, timeout=5).raise_for_status()
+
+
+def delete(url: str, key: str) -> None:
+    httpx.post(f"{url}/v3/kv/deleterange", json={"key": base64.b64encode(key.encode()).decode()},
+               timeout=5).raise_for_status()
+
+
+def entry(instance: str, port: int, registered_ns: int | None = None) -> dict[str, Any]:
+    value: dict[str, Any] = {"instance": instance, "host": "127.0.0.1", "port": port}
+    if registered_ns is not None:
+        value["registered_ns"] = registered_ns
+    return value
+
+
+def test_etcd_members_names_entries_under_the_prefix_with_their_registration(etcd):
+    put(etcd, "/services/web/a1", entry("web-0", 1, 123))
+    put(etcd, "/services/web/a2", entry("web-1", 2, 456))
+    put(etcd, "/services/web/web-9", "not json at all")              # named by its key
+    put(etcd, "/services/web/x7", {"host": "127.0.0.1", "port": 3})   # JSON, but names no instance
+    put(etcd, "/services/web/n1", entry("web-5", 5))                  # says nothing of when it registered
+    put(etcd, "/services/webx/z", entry("web-8", 8, 1))               # beyond the prefix
+    put(etcd, "/services/other/b1", entry("other-0", 9, 1))
+    reader = etcd_members(etcd, "/services/web/")
+    try:
+        assert reader() == {"web-0": {"registered_ns": 123}, "web-1": {"registered_ns": 456}, "web-9": {},
+                            "x7": {}, "web-5": {}}
+    finally:
+        reader.close()
+    assert reader.client.is_closed
+
+
+def test_etcd_members_of_an_empty_prefix_and_another_name_field(etcd):
+    put(etcd, "/pool/k1", {"id": "svc-a", "registered_ns": 7})
+    empty, named = etcd_members(etcd, "/nothing/here/"), etcd_members(etcd, "/pool/", name_field="id")
+    try:
+        assert empty() == {}
+        assert named() == {"svc-a": {"registered_ns": 7}}
+    finally:
+        empty.close()
+        named.close()
+
+
+def test_a_membership_probe_follows_a_real_registry(etcd):
+    prefix = "/probe/web/"
+    put(etcd, prefix + "0", entry("web-0", 1, 100))
+    put(etcd, prefix + "1", entry("web-1", 2, 200))
+    reader = etcd_members(etcd, prefix)
+    probe = membership_probe("registry", reader)
+    try:
+        assert [e["member"] for e in probe.sample()["events"]] == ["web-0", "web-1"]
+        delete(etcd, prefix + "1")
+        put(etcd, prefix + "2", entry("web-2", 3, 300))
+        put(etcd, prefix + "0", entry("web-0", 1, 400))   # registered again
+        assert probe.sample() == {"members": 2, "events": [
+            {"event": "left", "member": "web-1"},
+            {"event": "joined", "member": "web-0", "registered_ns": 400, "t_ns": 400},
+            {"event": "joined", "member": "web-2", "registered_ns": 300, "t_ns": 300},
+        ]}
+    finally:
+        probe.close()
+    assert reader.client.is_closed
+
+
+def test_etcd_members_raises_when_etcd_does_not_answer():
+    reader = etcd_members(f"http://127.0.0.1:{free_port()}", "/services/web/", timeout_s=0.5)
+    try:
+        with pytest.raises(httpx.TransportError):
+            reader()
+    finally:
+        reader.close()
+
+
+# -- envoy_members against a served /clusters?format=json -------------------------------------
+
+CLUSTERS = {"cluster_statuses": [
+    {"name": "registry", "host_statuses": [
+        {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 2379}}}]},
+    {"name": "web", "host_statuses": [
+        {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 8001}}, "hostname": "web-0"},
+        {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 8002}}, "hostname": ""},
+        {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 8003}}},
+    ]},
+    {"name": "empty"},
+]}
+
+
+@pytest.fixture
+def envoy_admin() -> Iterator[tuple[str, list[str]]]:
+    """A stand-in for Envoy's admin: answers CLUSTERS at /clusters, keeps the paths asked."""
+    asked: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            asked.append(self.path)
+            body = json.dumps(CLUSTERS).encode() if self.path.startswith("/clusters") else b"{}"
+            self.send_response(200 if self.path.startswith("/clusters") else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/clusters", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_envoy_members_by_hostname_else_host_and_port(envoy_admin):
+    url, asked = envoy_admin
+    reader = envoy_members(url, "web")
+    try:
+        assert reader() == {"web-0": {}, "127.0.0.1:8002": {}, "127.0.0.1:8003": {}}
+    finally:
+        reader.close()
+    assert asked == ["/clusters?format=json"]
+
+
+def test_envoy_members_of_a_cluster_without_hosts_and_of_a_missing_cluster(envoy_admin):
+    url, _ = envoy_admin
+    empty, missing = envoy_members(url, "empty"), envoy_members(url, "cache")
+    try:
+        assert empty() == {}
+        with pytest.raises(LookupError, match=r"Envoy has no cluster 'cache' at http://127\.0\.0\.1:\d+/clusters"):
+            missing()
+    finally:
+        empty.close()
+        missing.close()
+
+
+def test_envoy_members_raises_on_an_error_answer(envoy_admin):
+    url, _ = envoy_admin
+    reader = envoy_members(url.replace("/clusters", "/nope"), "web")
+    try:
+        with pytest.raises(httpx.HTTPStatusError):
+            reader()
+    finally:
+        reader.close()
