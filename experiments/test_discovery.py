@@ -37,7 +37,9 @@ TARGET = load("discovery")
 SPEC = TARGET.spec
 SERVICE = SPEC["service"]
 FIELD = SPEC["request_field"]
-PHASES = Phases(baseline_s=2.0, fault_s=5.0, recovery_s=5.0)
+# fault: long enough for TTL + removal bound (3.5 s); recovery: the convergence
+# bound (3 s) and the clients' window after it (1 s)
+PHASES = Phases(baseline_s=2.0, fault_s=4.5, recovery_s=4.5)
 
 FAULTS = {
     "scale-out": make_fault("scale_out", SERVICE, keep=True),  # a third instance, here to stay

@@ -42,6 +42,10 @@ SPECS = {"nats": SPEC, "rabbitmq": load(TARGET / "rabbitmq.toml").spec}
 BROKER_SCRIPT = {"nats": "broker.py", "rabbitmq": "rabbitmq_broker.py"}
 BOOT_S = {"nats": 10.0, "rabbitmq": 60.0}  # an Erlang VM boots in 5-11 s on a busy machine
 BOTH = pytest.mark.parametrize("launch", list(SPECS), indirect=True)
+# Both brokers, the RabbitMQ case marked extended (make demo and a plain pytest run it;
+# make test leaves it out): for a test whose RabbitMQ path an experiment covers too.
+BOTH_RABBITMQ_EXTENDED = pytest.mark.parametrize(
+    "launch", ["nats", pytest.param("rabbitmq", marks=pytest.mark.extended)], indirect=True)
 
 
 @dataclass
@@ -317,7 +321,7 @@ def test_lag_at_100_per_second(launch: Launcher) -> None:
     assert launch.processed_ids(consumer).most_common(1)[0][1] == 1
 
 
-@BOTH
+@BOTH_RABBITMQ_EXTENDED  # on RabbitMQ: experiments/test_messaging.py broker-crash-correct-rabbitmq
 def test_broker_killed_outbox_accepts_then_drains_after_restart(launch: Launcher) -> None:
     broker, producer, consumer = launch.trio()
     ids = {launch.post(producer, key="before")[1]["id"] for _ in range(20)}
