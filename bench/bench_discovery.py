@@ -84,7 +84,7 @@ def main() -> int:
         for fault in FIGURES:
             seen: dict[str, list[float | None]] = {}
             for i in range(args.repeat):
-                result = discovery.run(run, fault, "correct")
+                result = discovery.run(run, fault, "correct", name=f"bench-discovery-{fault}-{i}")
                 for label, value in figures(fault, result.frames).items():
                     seen.setdefault(label, []).append(value)
             for (label, _, _, unit), values in zip(FIGURES[fault], seen.values()):

@@ -85,8 +85,8 @@ def probes(runtime):
     ]
 
 
-def run(harness, fault: str, variant: str) -> ExperimentRun:
-    return harness.experiment(TARGET, name=f"discovery-{fault}-{variant}", variant=variant, fault=FAULTS[fault],
+def run(harness, fault: str, variant: str, name: str = "") -> ExperimentRun:
+    return harness.experiment(TARGET, name=name or f"discovery-{fault}-{variant}", variant=variant, fault=FAULTS[fault],
                               load=load_spec(), phases=PHASES, probes=probes, probe_interval_s=0.1)
 
 

@@ -125,7 +125,7 @@ class HarnessRun:
         ``probes`` may be a callable runtime -> list[Probe], since addresses
         exist only once the target is up; ``settled`` a callable runtime ->
         (callable -> bool) that the drain phase polls."""
-        name = _folder_name(name)
+        name = self._unused_name(_folder_name(name))
         with self.deployed(target, variant=variant, name=name) as runtime:
             chosen: list[Probe] = probes(runtime) if callable(probes) else list(probes or [])
             return run_experiment(
@@ -133,6 +133,16 @@ class HarnessRun:
                 folder=self.folder / "experiments" / name, probes=chosen, probe_interval_s=probe_interval_s,
                 settled=settled(runtime) if settled else None,
             )
+
+    def _unused_name(self, name: str) -> str:
+        """The name, or name-2, name-3 ...: an experiment run twice under one name
+        in a run would otherwise append to the first one's timeline and mix both."""
+        taken = self.folder / "experiments"
+        chosen, n = name, 1
+        while (taken / chosen).exists():
+            n += 1
+            chosen = f"{name}-{n}"
+        return chosen
 
     def judge(self, run: ExperimentRun, expectations: list[tuple[Verdict, Expected]]) -> list[Judgement]:
         """Records each verdict with what was expected, in the timeline and verdicts.json."""
