@@ -115,12 +115,13 @@ def dead_instance_removed(frames: Frames, *, member: str, ttl_s: float, bound_s:
     name = "dead-instance-removed"
     start, end = fault_window(frames)
     limit = ttl_s + bound_s
-    left = {view: first_event(membership_events(frames, view), "left", member, start) for view in (REGISTRY, BALANCER)}
+    seen = {view: membership_events(frames, view) for view in (REGISTRY, BALANCER)}
+    left = {view: first_event(events, "left", member, start) for view, events in seen.items()}
     late = {view: (t is None or t - start > limit) for view, t in left.items()}
     base_start, base_end = phase(frames, "baseline")
     base = requests_between(frames, base_start, base_end, min_count=10)
     rate = len(base) / max(base_end - base_start, 1e-9)
-    before = members_at(membership_events(frames, BALANCER), start) or {member}
+    before = members_at(seen[BALANCER], start) or {member}
     allowed = rate * budget_s / len(before)
     window = frames.requests_in(start, end)
     failed = int((~window["ok"].astype(bool)).sum())
@@ -194,8 +195,8 @@ def membership_converges(frames: Frames, *, service: str, initial: int, bound_s:
     _, end = fault_window(frames)
     expected = {f"{service}-{i}" for i in running_at_end(frames, service, initial)}
     at = end + bound_s
-    registry = members_at(membership_events(frames, REGISTRY), at)
-    balancer = members_at(membership_events(frames, BALANCER), at)
+    seen = {view: membership_events(frames, view) for view in (REGISTRY, BALANCER)}
+    registry, balancer = members_at(seen[REGISTRY], at), members_at(seen[BALANCER], at)
     rows = served(frames, field)
     after = rows[(rows["t_s"] >= at) & (rows["t_s"] < at + CLIENT_WINDOW_S)]
     if len(after) < 3 * max(1, len(expected)):
@@ -204,9 +205,7 @@ def membership_converges(frames: Frames, *, service: str, initial: int, bound_s:
     clients = set(after[field].astype(str))
     views = {"registry": registry, "balancer": balancer, "clients": clients}
     wrong = {v: s for v, s in views.items() if s != expected}
-    converged = _converged_at(frames, views_events={v: membership_events(frames, k) for v, k in
-                                                    (("registry", REGISTRY), ("balancer", BALANCER))},
-                              rows=rows, field=field, expected=expected, after_s=end)
+    converged = _converged_at(views_events=seen, rows=rows, field=field, expected=expected, after_s=end)
     text = "; ".join(f"{v}: {', '.join(sorted(s)) or 'none'}" for v, s in views.items())
     return verdict(
         name, not wrong,
@@ -218,7 +217,7 @@ def membership_converges(frames: Frames, *, service: str, initial: int, bound_s:
     )
 
 
-def _converged_at(frames: Frames, *, views_events: dict[str, pd.DataFrame], rows: pd.DataFrame, field: str,
+def _converged_at(*, views_events: dict[str, pd.DataFrame], rows: pd.DataFrame, field: str,
                   expected: set[str], after_s: float) -> float | None:
     """Seconds after after_s from which registry, balancer and a sliding client
     window first all equal `expected` (for a figure; the verdict is judged at the bound)."""
