@@ -1,37 +1,20 @@
-"""Fixtures of the harness's own tests: a real Toxiproxy server and a
-run id whose processes must all be gone when a test ends."""
+"""The harness's own tests: ``unit/`` starts nothing and runs in seconds;
+``service/`` runs real processes and containers (marked ``service``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from harness.runtime.labels import new_run_id
-from harness.toxiproxy import ToxiproxyClient, ToxiproxyServer
+SERVICE_DIR = Path(__file__).parent / "service"
 
 
-def labelled_pids(run_id: str) -> list[int]:
-    from harness.runtime.labels import process_labels
-
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            labels = process_labels(int(entry.name))
-            if labels and labels.get("HARNESS_RUN") == run_id:
-                pids.append(int(entry.name))
-    return pids
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "service: a test of the harness that runs real processes or containers")
 
 
-@pytest.fixture
-def run_id() -> Iterator[str]:
-    rid = new_run_id()
-    yield rid
-    assert labelled_pids(rid) == [], "processes of the test's run are still alive"
-
-
-@pytest.fixture
-def toxiproxy(tmp_path: Path, run_id: str) -> Iterator[ToxiproxyClient]:
-    with ToxiproxyServer(run_id=run_id, log_path=tmp_path / "toxiproxy.log") as client:
-        yield client
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVICE_DIR in Path(item.path).parents:
+            item.add_marker(pytest.mark.service)

@@ -21,17 +21,15 @@ from harness.errors import FaultError, ReadinessTimeout, ServiceError, SetupErro
 from harness.faults import injected, make_fault
 from harness.runtime import engine
 from harness.runtime.base import Runtime
-from harness.runtime.builds import debian_packages
 from harness.runtime.containers import OWNER_PID, OWNER_START, RUN, run_labels, sweep_dead_runs
 from harness.runtime.docker import DockerRuntime
-from harness.runtime.images import BaseRecipe, apt_mirror, ensure_base_image
+from harness.runtime.images import BaseRecipe, ensure_base_image
 from harness.runtime.labels import new_run_id
 from harness.runtime.run_network import NetworkToxiproxy, RunNetwork
-from harness.runtime.wheels import requirements
 from harness.topology import Service, Topology, load
 
 TARGET = Path(__file__).parent / "docker_target"
-BULKHEAD = Path(__file__).resolve().parents[1] / "targets" / "bulkhead"
+BULKHEAD = Path(__file__).resolve().parents[2] / "targets" / "bulkhead"
 up_engine, why = engine.available()
 needs_engine = pytest.mark.skipif(not up_engine, reason=f"no Docker engine: {why}")
 
@@ -301,36 +299,6 @@ def test_toxiproxy_api_and_network_belong_to_the_run(run_network):
     net = c.networks.get(run_network.network)
     assert net.attrs["Labels"][RUN] == run_network.run_id
     assert net.attrs["Options"]["com.docker.network.bridge.enable_ip_masquerade"] == "false"
-
-
-def test_base_recipe_hash_follows_the_recipe():
-    assert BaseRecipe().digest == BaseRecipe().digest
-    assert BaseRecipe(packages=("python3",)).digest != BaseRecipe().digest
-
-
-def test_apt_mirror_reads_deb822_and_one_line_sources(tmp_path):
-    (tmp_path / "sources.list.d").mkdir()
-    (tmp_path / "sources.list.d" / "debian.sources").write_text(
-        "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\n"
-        "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n")
-    assert apt_mirror("bookworm", tmp_path) == "http://mirror.example/debian"
-    (tmp_path / "sources.list.d" / "debian.sources").unlink()
-    (tmp_path / "sources.list").write_text("deb [arch=amd64] http://old.example/debian trixie main\n")
-    assert apt_mirror("trixie", tmp_path) == "http://old.example/debian"
-    assert apt_mirror("bookworm", tmp_path) == "http://deb.debian.org/debian"
-
-
-def test_wheels_come_from_the_dockerfiles_arg():
-    assert requirements(TARGET / "Dockerfile") == ["httpx==0.28.1"]
-
-
-def test_debian_packages_come_from_the_dockerfiles_arg(tmp_path):
-    assert debian_packages(BULKHEAD / "Dockerfile") == ["postgresql-15"]
-    assert debian_packages(TARGET / "Dockerfile") == []
-    bad = tmp_path / "Dockerfile"
-    bad.write_text('FROM x\nARG DEBS="postgresql-15 $(reboot)"\n')
-    with pytest.raises(SetupError, match=r"ARG DEBS names \$\(reboot\)"):
-        debian_packages(bad)
 
 
 @needs_engine

@@ -36,7 +36,7 @@ from harness.topology import load
 
 from .service_processes import free_port
 
-TARGET = Path(__file__).resolve().parents[1] / "targets" / "messaging"
+TARGET = Path(__file__).resolve().parents[2] / "targets" / "messaging"
 SPEC = load("messaging").spec
 SPECS = {"nats": SPEC, "rabbitmq": load(TARGET / "rabbitmq.toml").spec}
 BROKER_SCRIPT = {"nats": "broker.py", "rabbitmq": "rabbitmq_broker.py"}

@@ -22,7 +22,7 @@ import pytest
 
 from .service_processes import Proc, free_port, stop, wait_healthy
 
-SERVICE = Path(__file__).resolve().parents[1] / "targets" / "chained" / "service.py"
+SERVICE = Path(__file__).resolve().parents[2] / "targets" / "chained" / "service.py"
 BUDGET_MS = 800
 
 

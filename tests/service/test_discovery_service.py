@@ -33,7 +33,7 @@ from harness.topology import load
 
 from .service_processes import Proc, free_port, stop, wait_healthy
 
-TARGET_DIR = Path(__file__).resolve().parents[1] / "targets" / "discovery"
+TARGET_DIR = Path(__file__).resolve().parents[2] / "targets" / "discovery"
 TOPOLOGY = load("discovery")
 SPEC = TOPOLOGY.spec
 WEB_ENV = TOPOLOGY.services["web"].env

@@ -28,7 +28,7 @@ from harness.topology import load
 
 from .service_processes import Proc, free_port, stop, wait_healthy
 
-TARGET_DIR = Path(__file__).resolve().parents[1] / "targets" / "gateway"
+TARGET_DIR = Path(__file__).resolve().parents[2] / "targets" / "gateway"
 TOPOLOGY = load("gateway")
 SPEC = TOPOLOGY.spec
 GATEWAY_ENV = TOPOLOGY.services["gateway"].env

@@ -29,7 +29,7 @@ from harness.topology import load
 
 from .service_processes import Proc, free_port, stop, wait_healthy
 
-TARGET = Path(__file__).resolve().parents[1] / "targets" / "circuit_breaker"
+TARGET = Path(__file__).resolve().parents[2] / "targets" / "circuit_breaker"
 SPEC = load("circuit_breaker").spec
 TIMEOUT_MS = SPEC["call_timeout_ms"]
 

@@ -30,7 +30,7 @@ from harness.runtime.processes import signal_group
 
 from .service_processes import free_port
 
-TARGET = Path(__file__).resolve().parents[1] / "targets" / "bulkhead"
+TARGET = Path(__file__).resolve().parents[2] / "targets" / "bulkhead"
 POOL_WAIT_MS = 100
 SLACK_MS = 150  # scheduling, Python, the HTTP round trip
 T = TypeVar("T")
