@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from ..errors import SetupError
+from . import kit
 from .images import has_image
 from .wheels import requirements, wheel_folder
 
@@ -116,6 +117,7 @@ def target_image(client: "docker.DockerClient", folder: Path, *, base: str, noca
         base = packages_image(client, debs, base=base, needed_by=f"ARG DEBS of {dockerfile}")
     wheels = wheel_folder(requirements(dockerfile))
     files = [(f"target/{p.relative_to(folder)}", p) for p in _files(folder)]
+    files += [(f"kit/{kit.PACKAGE.name}/{p.relative_to(kit.PACKAGE)}", p) for p in _files(kit.PACKAGE)]
     files += [(f"wheels/{p.name}", p) for p in sorted(wheels.glob("*.whl"))]
     files.append(("Dockerfile", dockerfile))
     name = f"chaos-harness/target-{folder.name.replace('_', '-').lower()}"

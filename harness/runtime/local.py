@@ -21,6 +21,7 @@ from ..errors import ServiceError
 from ..topology import Service, Topology
 from ..toxiproxy import ToxiproxyClient, free_port
 from . import teardown
+from . import kit
 from .base import LifecycleListener, LinkProxy
 from .labels import label_env
 from .processes import end_group, kill_group, signal_group
@@ -238,7 +239,8 @@ class LocalRuntime:
         base = {"PORT": str(inst.port), "SERVICE_NAME": svc.name, "INSTANCE": str(inst.index),
                 "DATA_DIR": str(inst.data_dir), **links}
         own = {k: string.Template(v).safe_substitute(base) for k, v in svc.env.items()}
-        return {**os.environ, "PYTHONUNBUFFERED": "1", **base, **own, **label_env(self.run_id)}
+        kit_path = {"PYTHONPATH": kit.python_path(own.get("PYTHONPATH", os.environ.get("PYTHONPATH")))}
+        return {**os.environ, "PYTHONUNBUFFERED": "1", **base, **own, **kit_path, **label_env(self.run_id)}
 
     def _command(self, svc: Service, inst: Instance) -> list[str]:
         values = {"python": sys.executable, "target": str(self.topology.folder or "."), "port": str(inst.port),
