@@ -8,9 +8,12 @@ TOXIPROXY_VERSION := v2.12.0
 TOXIPROXY := $(BIN)/toxiproxy-server
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test unit experiments demo bench clean postgresql rabbitmq etcd
+.PHONY: setup debs test unit service experiments demo bench clean
 
-setup: $(STAMP) $(TOXIPROXY) postgresql rabbitmq etcd
+# The venv, Toxiproxy and the Debian packages install side by side (pip, go and
+# apt-get each wait on the network more than on the CPU).
+setup:
+	@$(MAKE) --no-print-directory -j3 -O $(STAMP) $(TOXIPROXY) debs
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11+ (Debian: apt-get install python3 python3-venv)"; exit 1; }
@@ -36,60 +39,55 @@ $(TOXIPROXY):
 		exit 1; \
 	fi
 
-# PostgreSQL (targets/bulkhead): installed when its server is missing, never
-# started here; every run starts its own cluster (targets/bulkhead/postgres.py).
-# A policy-rc.d that says no keeps the package from starting its system cluster
-# on 5432 while it installs; a cluster it created is then stopped (if it ran
-# anyway) and set to manual start.
-postgresql:
-	@if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { command -v pg_config >/dev/null && test -x "$$(pg_config --bindir)/postgres"; }; then :; else \
-		echo "installing PostgreSQL (apt-get install postgresql); it is not started: each run starts its own cluster"; \
-		sh setup/apt-install-stopped.sh postgresql "the bulkhead target needs initdb and postgres" || exit 1; \
-		for conf in /etc/postgresql/*/*/start.conf; do if [ -e "$$conf" ]; then echo manual > "$$conf"; fi; done; \
-		if command -v pg_lsclusters >/dev/null; then pg_lsclusters -h | awk '$$4 == "online" {print $$1, $$2}' | while read -r ver name; do pg_ctlcluster "$$ver" "$$name" stop; done; fi; \
-	fi
-
-# RabbitMQ, the messaging target's second broker, from Debian's package (Erlang
-# comes with it), kept from starting its system node the same way: each run
-# starts its own node and epmd (targets/messaging/rabbitmq_broker.py).
-rabbitmq:
-	@if [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then :; else \
-		echo "installing RabbitMQ (apt-get install rabbitmq-server); it is not started: each run starts its own node"; \
-		sh setup/apt-install-stopped.sh rabbitmq-server "the messaging experiments on RabbitMQ need it" || exit 1; \
-	fi
-
-# etcd, the discovery target's registry, from Debian's etcd-server, kept from
-# starting its system member the same way: each run starts its own node on
-# ports of its own (targets/discovery/registry.py). Envoy comes as a wheel.
-etcd:
-	@if command -v etcd >/dev/null; then :; else \
-		echo "installing etcd (apt-get install etcd-server); it is not started: each run starts its own node"; \
-		sh setup/apt-install-stopped.sh etcd-server "the discovery experiments need etcd" || exit 1; \
-	fi
+# PostgreSQL (bulkhead), RabbitMQ (messaging), etcd (discovery), docker.io and
+# debootstrap (the docker runtime), in one apt-get for whatever is missing;
+# none of their services is started: every run starts its own servers
+# (setup/debs.sh).
+debs:
+	@sh setup/debs.sh
 
 # The docker runtime needs an engine: docker/engine.sh installs docker.io and
 # debootstrap when missing and starts dockerd when no engine answers. Without
 # one, the local runtime still works and the docker tests skip, saying why.
 .PHONY: docker-engine experiments-docker experiments-docker-smoke bench-docker
-docker-engine:
+docker-engine: debs
 	@bash docker/engine.sh || echo "warning: no Docker engine; the docker runtime and its tests are unavailable"
 
-unit: setup docker-engine
-	$(BIN)/python -m pytest tests -q
+# tests/unit starts nothing and takes seconds; tests/service runs real processes and containers.
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit -q
+
+service: setup docker-engine
+	$(BIN)/python -m pytest tests/service -q --durations=10
 
 experiments: setup
 	$(BIN)/harness run experiments -q
 
-# The suite on the local runtime (without the cases marked extended), then one
-# case per experiment file again in containers: the full docker matrix (make
-# experiments-docker, ~20 min) would take CI past its 30 minutes. The messaging
-# image is the same for both brokers, so its RabbitMQ case covers both.
+# CI: the unit tests, then three streams side by side: the service tests, and
+# the experiments on the local runtime (without the cases marked extended) in
+# two shards, while the docker images build in the background; then one case
+# per experiment file again in containers (the full docker matrix, make
+# experiments-docker, takes ~30 min). Every stream is its own run: its own run
+# id, Toxiproxy and report folder. The machine has two cores and a run of
+# experiments uses about half of one: timing-sensitive checks keep their margins.
 DOCKER_SMOKE = stall-correct or crash-correct-pass-pass or timeout-no-breaker or crash-users-correct \
 	or broker-crash-correct-rabbitmq or registry-outage-correct
+LOCAL_EXPERIMENTS = $(BIN)/python -m pytest experiments -q -m "not extended" --durations=5 -p no:cacheprovider
 
 test: setup docker-engine
-	$(BIN)/python -m pytest tests experiments -q -m "not extended" --durations=20
+	$(BIN)/python -m pytest tests/unit -q
+	@$(MAKE) --no-print-directory -j4 -O test-service test-shard-1 test-shard-2 test-images
 	$(BIN)/harness run experiments -q --runtime docker -k "$(DOCKER_SMOKE)"
+
+.PHONY: test-service test-shard-1 test-shard-2 test-images
+test-service:
+	$(BIN)/python -m pytest tests/service -q --durations=10
+test-shard-1:
+	$(LOCAL_EXPERIMENTS) --shard 1/2
+test-shard-2:
+	$(LOCAL_EXPERIMENTS) --shard 2/2
+test-images:
+	@$(BIN)/harness images >/dev/null || echo "warning: building the docker images failed; the docker smoke will say why"
 
 experiments-docker: setup docker-engine
 	$(BIN)/harness run experiments -q --runtime docker

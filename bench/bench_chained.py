@@ -42,13 +42,14 @@ from harness.checks.windows import percentile  # noqa: E402
 from harness.faults import injected, make_fault  # noqa: E402
 from harness.load import LoadRun, LoadSpec  # noqa: E402
 from harness.runtime.labels import new_run_id  # noqa: E402
-from harness.runtime.local import LocalRuntime  # noqa: E402
+from harness.runtime import Deployment, make_runtime  # noqa: E402
+from harness.runtime.toxiproxy_hosts import LocalToxiproxy  # noqa: E402
 from harness.topology import load  # noqa: E402
-from harness.toxiproxy import ToxiproxyClient, ToxiproxyServer  # noqa: E402
+from harness.toxiproxy import ToxiproxyClient  # noqa: E402
 
 
-def runtime_for(toxiproxy: ToxiproxyClient, run_id: str, folder: Path, prefix: str) -> LocalRuntime:
-    return LocalRuntime(topology=load("chained").with_variant("correct"), run_id=run_id,
+def runtime_for(toxiproxy: ToxiproxyClient, run_id: str, folder: Path, prefix: str) -> Deployment:
+    return make_runtime("local", load("chained").with_variant("correct"), run_id=run_id,
                         toxiproxy=toxiproxy, log_dir=folder / prefix, prefix=prefix)
 
 
@@ -132,7 +133,7 @@ class Actuation:
     call_ms: list[float]
 
 
-def actuation(rt: LocalRuntime, reps: int) -> tuple[dict[str, Actuation], float]:
+def actuation(rt: Deployment, reps: int) -> tuple[dict[str, Actuation], float]:
     """Per fault, over reps: how soon requests show it, and the API call's duration."""
     found = {name: Actuation([], [], [], []) for name in FAULTS}
     with Traffic(rt.entry_url()) as traffic:
@@ -183,7 +184,7 @@ def _spacing_ms(samples: list[Sample]) -> float:
 
 # -- 3. Toxiproxy pass-through overhead --------------------------------------------------
 
-def overhead(rt: LocalRuntime, n: int) -> dict[str, list[float]]:
+def overhead(rt: Deployment, n: int) -> dict[str, list[float]]:
     direct = rt.url("c")
     (proxy,) = rt.link_proxies("b->c")
     results = {}
@@ -235,7 +236,7 @@ def main() -> int:
     run_id = new_run_id()
     folder = Path(tempfile.mkdtemp(prefix="bench-chained-"))
     try:
-        with ToxiproxyServer(run_id=run_id, log_path=folder / "toxiproxy.log") as toxiproxy:
+        with LocalToxiproxy(run_id=run_id, log_path=folder / "toxiproxy.log") as toxiproxy:
             print(f"chained bench, run {run_id}, {reps} repetitions")
             print("\n1. cold start of A -> B -> C (proxies, 3 processes, readiness)")
             print(row("runtime.up()", cold_start(toxiproxy, run_id, folder, reps)))

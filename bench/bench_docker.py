@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.errors import HarnessError  # noqa: E402
 from harness.runtime import make_runtime, make_toxiproxy  # noqa: E402
-from harness.runtime import engine  # noqa: E402
-from harness.runtime.builds import target_image  # noqa: E402
-from harness.runtime.images import BaseRecipe, build_base_image, ensure_base_image  # noqa: E402
+from harness.runtime.docker import engine  # noqa: E402
+from harness.runtime.docker.builds import target_image  # noqa: E402
+from harness.runtime.docker.images import BaseRecipe, build_base_image, ensure_base_image  # noqa: E402
 from harness.runtime.labels import new_run_id  # noqa: E402
 from harness.topology import load  # noqa: E402
 

@@ -61,7 +61,7 @@ from harness.faults import injected, make_fault  # noqa: E402
 from harness.runtime import make_runtime, make_toxiproxy, teardown  # noqa: E402
 from harness.runtime.base import Runtime  # noqa: E402
 from harness.runtime.labels import new_run_id  # noqa: E402
-from harness.runtime.processes import sweep_dead_runs  # noqa: E402
+from harness.runtime.local.processes import sweep_dead_processes  # noqa: E402
 from harness.topology import Topology, load  # noqa: E402
 from harness.toxiproxy import ToxiproxyClient  # noqa: E402
 
@@ -784,7 +784,7 @@ def main() -> int:
 
     run_id = new_run_id()
     folder = Path(tempfile.mkdtemp(prefix="bench-messaging-"))
-    sweep_dead_runs(keep_run=run_id)
+    sweep_dead_processes(keep_run=run_id)
     host = make_toxiproxy("local", run_id=run_id, log_path=folder / "toxiproxy.log")
     teardown.register(host)
     keep = False  # the services' logs, kept when the bench fails

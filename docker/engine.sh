@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure a Docker engine answers, for the docker runtime and its tests.
 # Installs Debian's docker.io (dockerd) and debootstrap (which builds the
-# base image) when missing, and starts dockerd in the background when no
-# engine answers: log /var/log/dockerd.log, pidfile /var/run/docker.pid,
+# base image) with setup/debs.sh when missing, and starts dockerd in the
+# background when no engine answers: log /var/log/dockerd.log, pidfile /var/run/docker.pid,
 # data under /var/lib/docker. If dockerd cannot start with its defaults
 # (overlay2, iptables), it tries once more with vfs storage and without
 # iptables. Polls `docker info` with a deadline; running it twice is harmless.
@@ -12,14 +12,7 @@ LOG=${DOCKERD_LOG:-/var/log/dockerd.log}
 PIDFILE=/var/run/docker.pid
 root() { [ "$(id -u)" = 0 ]; }
 
-missing=()
-command -v dockerd >/dev/null || missing+=(docker.io)
-command -v debootstrap >/dev/null || missing+=(debootstrap)
-if ((${#missing[@]})); then
-    root || { echo "error: install ${missing[*]} (Debian: sudo apt-get install -y ${missing[*]})" >&2; exit 1; }
-    echo "installing ${missing[*]}"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+{ command -v dockerd && command -v debootstrap; } >/dev/null || sh "$(dirname "$0")/../setup/debs.sh" || exit 1
 
 answers() { docker info >/dev/null 2>&1; }
 if answers; then

@@ -19,15 +19,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.checks.bulkhead import critical_isolated, overflow_rejected_fast
-from harness.checks.recovery import recovers
-from harness.experiment import ExperimentRun, Phases
-from harness.faults import make_fault
-from harness.load import LoadSpec, RequestSpec
-from harness.probes import http_json_probe
-from harness.topology import load
+from harness import ExperimentRun, LoadSpec, Phases, RequestSpec, http_json_probe, load_topology, make_fault
+from harness.checks import critical_isolated, overflow_rejected_fast, recovers
 
-TARGET = load("bulkhead")
+TARGET = load_topology("bulkhead")
 SPEC = TARGET.spec
 CRITICAL, REPORTS = SPEC["critical_request"], SPEC["reports_request"]
 # Reports at ~40/s against a pool that carries ~8/s under the latency fault;
@@ -62,16 +57,16 @@ def pool_usage(runtime):
                                     "pools.reports.in_use", "pools.reports.waiting"))]
 
 
-def run(harness, name: str, variant: str, fault) -> ExperimentRun:
-    return harness.experiment(TARGET, name=name, variant=variant, fault=fault, load=LOAD, phases=PHASES,
+def run(harness_run, name: str, variant: str, fault) -> ExperimentRun:
+    return harness_run.experiment(TARGET, name=name, variant=variant, fault=fault, load=LOAD, phases=PHASES,
                               probes=pool_usage, probe_interval_s=0.25)
 
 
 @pytest.mark.experiment
 @pytest.mark.parametrize("fault, variant, expected", CASES, ids=[f"{f}-{v}" for f, v, _ in CASES])
-def test_bulkhead_under_saturation(harness, fault, variant, expected):
+def test_bulkhead_under_saturation(harness_run, fault, variant, expected):
     chosen, queue_bound = FAULTS[fault]
-    result = run(harness, f"bulkhead-{fault}-{variant}", variant, chosen)
+    result = run(harness_run, f"bulkhead-{fault}-{variant}", variant, chosen)
     frames = result.frames
     isolated, rejected, back = expected
     judged = [(critical_isolated(frames, request_name=CRITICAL, min_success_pct=SPEC["critical_success_pct"],
@@ -85,4 +80,4 @@ def test_bulkhead_under_saturation(harness, fault, variant, expected):
     if back:  # checkout recovers in every variant here; reports is what a leak breaks
         judged += [(recovers(frames, bound_s=SPEC["recovery_bound_s"], request_name=CRITICAL), "pass"),
                    (recovers(frames, bound_s=SPEC["recovery_bound_s"], request_name=REPORTS), back)]
-    harness.expect(result, judged)
+    harness_run.expect(result, judged)

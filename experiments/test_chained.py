@@ -16,14 +16,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.checks.chained import answers_within_budget, latency_passes_through, recovers
-from harness.experiment import ExperimentRun, Phases
-from harness.faults import make_fault
-from harness.load import LoadSpec
-from harness.probes import http_json_probe
-from harness.topology import load
+from harness import ExperimentRun, LoadSpec, Phases, http_json_probe, load_topology, make_fault
+from harness.checks import answers_within_budget, latency_passes_through, recovers
 
-TARGET = load("chained")
+TARGET = load_topology("chained")
 SPEC = TARGET.spec
 LOAD = LoadSpec(users=10, rate_per_s=60, timeout_s=10.0)
 PHASES = Phases(baseline_s=3.0, fault_s=4.0, recovery_s=5.0)
@@ -55,25 +51,25 @@ def arrivals_at_c(runtime):
     return [http_json_probe("c", runtime.url("c") + "/admin/state", fields=("requests", "in_flight"))]
 
 
-def run(harness, name: str, variant: str, fault) -> ExperimentRun:
-    return harness.experiment(
+def run(harness_run, name: str, variant: str, fault) -> ExperimentRun:
+    return harness_run.experiment(
         TARGET, name=name, variant=variant, fault=fault, load=LOAD, phases=PHASES, probes=arrivals_at_c
     )
 
 
 @pytest.mark.experiment
 @pytest.mark.parametrize("variant, expected", [("correct", "pass"), ("fixed-timeouts", "fail")])
-def test_latency_under_budget_passes_through(harness, variant, expected):
+def test_latency_under_budget_passes_through(harness_run, variant, expected):
     latency = SPEC["under_budget_latency_ms"]
     fault = make_fault("latency", SPEC["hop"], latency=latency)
-    result = run(harness, f"latency-under-budget-{variant}", variant, fault)
-    harness.expect(result, [(latency_passes_through(result.frames, latency_ms=latency), expected)])
+    result = run(harness_run, f"latency-under-budget-{variant}", variant, fault)
+    harness_run.expect(result, [(latency_passes_through(result.frames, latency_ms=latency), expected)])
 
 
 @pytest.mark.experiment
 @pytest.mark.parametrize("fault, variant, budget, recovery", CASES)
-def test_dependency_failure(harness, fault, variant, budget, recovery):
-    result = run(harness, f"{fault}-{variant}", variant, FAULTS[fault])
+def test_dependency_failure(harness_run, fault, variant, budget, recovery):
+    result = run(harness_run, f"{fault}-{variant}", variant, FAULTS[fault])
     expectations = []
     if budget:
         verdict = answers_within_budget(
@@ -82,4 +78,4 @@ def test_dependency_failure(harness, fault, variant, budget, recovery):
         expectations.append((verdict, budget))
     if recovery:
         expectations.append((recovers(result.frames, bound_s=SPEC["recovery_bound_s"]), recovery))
-    harness.expect(result, expectations)
+    harness_run.expect(result, expectations)

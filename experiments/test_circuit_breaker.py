@@ -18,14 +18,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.checks.circuit_breaker import fast_fails_while_open, opens_after_threshold, recovers
-from harness.experiment import ExperimentRun, Phases
-from harness.faults import make_fault
-from harness.load import LoadSpec
-from harness.probes import arrivals_probe, state_probe
-from harness.topology import load
+from harness import ExperimentRun, LoadSpec, Phases, arrivals_probe, load_topology, make_fault, state_probe
+from harness.checks import fast_fails_while_open, opens_after_threshold, recovers
 
-TARGET = load("circuit_breaker")
+TARGET = load_topology("circuit_breaker")
 SPEC = TARGET.spec
 LOAD = LoadSpec(users=10, rate_per_s=60, timeout_s=10.0)
 PHASES = Phases(baseline_s=3.0, fault_s=5.0, recovery_s=6.0)
@@ -57,18 +53,18 @@ def probes(runtime):
     ]
 
 
-def run(harness, name: str, variant: str, fault) -> ExperimentRun:
-    return harness.experiment(TARGET, name=name, variant=variant, fault=fault, load=LOAD, phases=PHASES,
+def run(harness_run, name: str, variant: str, fault) -> ExperimentRun:
+    return harness_run.experiment(TARGET, name=name, variant=variant, fault=fault, load=LOAD, phases=PHASES,
                               probes=probes, probe_interval_s=0.25)
 
 
 @pytest.mark.experiment
 @pytest.mark.parametrize("fault, variant, expected", CASES, ids=[f"{f}-{v}" for f, v, _ in CASES])
-def test_breaker_under_dependency_failure(harness, fault, variant, expected):
-    result = run(harness, f"breaker-{fault}-{variant}", variant, FAULTS[fault])
+def test_breaker_under_dependency_failure(harness_run, fault, variant, expected):
+    result = run(harness_run, f"breaker-{fault}-{variant}", variant, FAULTS[fault])
     frames = result.frames
     opens, fast, back = expected
-    harness.expect(result, [
+    harness_run.expect(result, [
         (opens_after_threshold(frames, failure_threshold=SPEC["failure_threshold"],
                                fast_fail_status=SPEC["fast_fail_status"]), opens),
         (fast_fails_while_open(frames, fast_fail_status=SPEC["fast_fail_status"],

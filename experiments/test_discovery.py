@@ -22,18 +22,14 @@ from __future__ import annotations
 
 import pytest
 
-from harness.checks.discovery import (
+from harness import ExperimentRun, LoadSpec, Phases, RequestSpec, combined, http_json_probe, load_topology, make_fault
+from harness.checks import (
     dead_instance_removed, graceful_stop_loses_nothing, membership_converges, serves_through_registry_outage,
     takes_traffic,
 )
-from harness.experiment import ExperimentRun, Phases
-from harness.faults import combined, make_fault
-from harness.load import LoadSpec, RequestSpec
-from harness.membership import envoy_members, etcd_members, membership_probe
-from harness.probes import http_json_probe
-from harness.topology import load
+from harness.patterns.discovery import envoy_members, etcd_members, membership_probe
 
-TARGET = load("discovery")
+TARGET = load_topology("discovery")
 SPEC = TARGET.spec
 SERVICE = SPEC["service"]
 FIELD = SPEC["request_field"]
@@ -85,8 +81,8 @@ def probes(runtime):
     ]
 
 
-def run(harness, fault: str, variant: str, name: str = "") -> ExperimentRun:
-    return harness.experiment(TARGET, name=name or f"discovery-{fault}-{variant}", variant=variant, fault=FAULTS[fault],
+def run(harness_run, fault: str, variant: str, name: str = "") -> ExperimentRun:
+    return harness_run.experiment(TARGET, name=name or f"discovery-{fault}-{variant}", variant=variant, fault=FAULTS[fault],
                               load=load_spec(), phases=PHASES, probes=probes, probe_interval_s=0.1)
 
 
@@ -106,10 +102,10 @@ def own_check(fault: str, frames):
 @pytest.mark.parametrize("fault, variant, expected", CASES,
                          ids=[f"{c[0]}-{c[1]}" if isinstance(c, tuple) else f"{c.values[0]}-{c.values[1]}"
                               for c in CASES])
-def test_discovery_under_membership_change(harness, fault, variant, expected):
-    result = run(harness, fault, variant)
+def test_discovery_under_membership_change(harness_run, fault, variant, expected):
+    result = run(harness_run, fault, variant)
     own, converges = expected
-    harness.expect(result, [
+    harness_run.expect(result, [
         (own_check(fault, result.frames), own),
         (membership_converges(result.frames, service=SERVICE, initial=SPEC["instances"],
                               bound_s=SPEC["converge_bound_s"], field=FIELD),

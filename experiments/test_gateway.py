@@ -23,15 +23,11 @@ import time
 
 import pytest
 
-from harness.checks.gateway import partial_within_budget, recovers_complete, rejects_bad_tokens, serves_stale
-from harness.experiment import ExperimentRun, Phases
-from harness.faults import make_fault
-from harness.load import LoadSpec, RequestSpec
-from harness.load.tokens import bad_tokens, claims_for, mint
-from harness.probes import http_json_probe, records_probe
-from harness.topology import load
+from harness import ExperimentRun, LoadSpec, Phases, RequestSpec, http_json_probe, load_topology, make_fault, records_probe
+from harness.checks import partial_within_budget, recovers_complete, rejects_bad_tokens, serves_stale
+from harness.patterns.gateway import bad_tokens, claims_for, mint
 
-TARGET = load("gateway")
+TARGET = load_topology("gateway")
 SPEC = TARGET.spec
 KEY = TARGET.services["gateway"].env["JWT_KEY"].encode()
 BACKENDS = tuple(SPEC["backends"])
@@ -93,15 +89,15 @@ def probes(runtime):
     ]
 
 
-def run(harness, fault: str, variant: str) -> ExperimentRun:
-    return harness.experiment(TARGET, name=f"gateway-{fault}-{variant}", variant=variant, fault=FAULTS[fault],
+def run(harness_run, fault: str, variant: str) -> ExperimentRun:
+    return harness_run.experiment(TARGET, name=f"gateway-{fault}-{variant}", variant=variant, fault=FAULTS[fault],
                               load=load_spec(), phases=PHASES, probes=probes, probe_interval_s=0.25)
 
 
 @pytest.mark.experiment
 @pytest.mark.parametrize("fault, variant, expected", CASES, ids=[f"{f}-{v}" for f, v, _ in CASES])
-def test_gateway_under_backend_failure(harness, fault, variant, expected):
-    result = run(harness, fault, variant)
+def test_gateway_under_backend_failure(harness_run, fault, variant, expected):
+    result = run(harness_run, fault, variant)
     frames = result.frames
     auth, budget, stale, back = expected
     judged = [(rejects_bad_tokens(frames, backends=BACKENDS, status=SPEC["unauthorized_status"]), auth)]
@@ -115,4 +111,4 @@ def test_gateway_under_backend_failure(harness, fault, variant, expected):
                                     min_hit_ratio=SPEC["min_hit_ratio"], grace_s=SPEC["stale_grace_s"]), stale))
     judged.append((recovers_complete(frames, route=ROUTE, bound_s=SPEC["recovery_bound_s"],
                                      min_success=SPEC["recovery_min_complete"]), back))
-    harness.expect(result, judged)
+    harness_run.expect(result, judged)

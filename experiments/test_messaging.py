@@ -19,14 +19,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.checks.messaging import accepts_during_outage, duplicates_bounded, lag_recovers, no_message_lost
-from harness.experiment import ExperimentRun, Phases
-from harness.faults import make_fault
-from harness.load import LoadSpec, RequestSpec
-from harness.probes import http_json_probe, records_probe
-from harness.topology import TARGETS_DIR, load
+from harness import ExperimentRun, LoadSpec, Phases, RequestSpec, http_json_probe, load_topology, make_fault, records_probe
+from harness.checks import accepts_during_outage, duplicates_bounded, lag_recovers, no_message_lost
 
-TARGETS = {"nats": load("messaging"), "rabbitmq": load(TARGETS_DIR / "messaging" / "rabbitmq.toml")}
+TARGETS = {"nats": load_topology("messaging"), "rabbitmq": load_topology("messaging/rabbitmq")}
 SPEC = TARGETS["nats"].spec  # the hops and the fault sizes are the same in both files
 ORDERS = "POST /orders"
 LOAD = LoadSpec(
@@ -81,8 +77,8 @@ def drained(runtime):
     return check
 
 
-def run(harness, broker: str, name: str, variant: str, fault) -> ExperimentRun:
-    return harness.experiment(TARGETS[broker], name=name, variant=variant, fault=fault, load=LOAD, phases=PHASES,
+def run(harness_run, broker: str, name: str, variant: str, fault) -> ExperimentRun:
+    return harness_run.experiment(TARGETS[broker], name=name, variant=variant, fault=fault, load=LOAD, phases=PHASES,
                               probes=probes, probe_interval_s=0.25, settled=drained)
 
 
@@ -108,8 +104,8 @@ def matrix() -> list:
 
 @pytest.mark.experiment
 @pytest.mark.parametrize("broker, fault, variant, expected", matrix())
-def test_messaging_history(harness, broker, fault, variant, expected):
-    result = run(harness, broker, f"messaging-{broker}-{fault}-{variant}", variant, FAULTS[fault])
+def test_messaging_history(harness_run, broker, fault, variant, expected):
+    result = run(harness_run, broker, f"messaging-{broker}-{fault}-{variant}", variant, FAULTS[fault])
     spec = TARGETS[broker].spec
     frames = result.frames
     lost, doubled, lag, accepts = expected
@@ -121,4 +117,4 @@ def test_messaging_history(harness, broker, fault, variant, expected):
         (accepts, lambda: accepts_during_outage(frames, request_name=ORDERS, accept_p99_ms=spec["outbox_accept_p99_ms"],
                                                 grace_ms=spec["publish_timeout_ms"] + 100)),
     ]
-    harness.expect(result, [(judge(), want) for want, judge in checks if want])
+    harness_run.expect(result, [(judge(), want) for want, judge in checks if want])

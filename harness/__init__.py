@@ -1,8 +1,10 @@
 """Chaos harness: prove microservice patterns keep their promises under failure.
 
-The names below are the public API; everything else may change. They load
-on first use, so `harness --help` and the pytest plugin do not pay for
-pandas until a run needs it.
+The names below are the public API, with the modules ``harness.checks``
+(every check) and ``harness.patterns.<pattern>`` (a pattern's probes and
+load helpers); everything else may change. They load on first use, so
+`harness --help` and the pytest plugin do not pay for pandas until a run
+needs it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 _HOMES = {
     "HarnessRun": "harness.session",
-    "Judgement": "harness.session",
+    "Judgement": "harness.judgement",
     "ExperimentRun": "harness.experiment",
     "Phases": "harness.experiment",
     "run_experiment": "harness.experiment",
@@ -30,8 +32,16 @@ _HOMES = {
     "LoadSpec": "harness.load",
     "RequestSpec": "harness.load",
     "Stage": "harness.load",
+    "combined": "harness.faults",
     "Probe": "harness.probes",
     "http_json_probe": "harness.probes",
+    "arrivals_probe": "harness.probes",
+    "records_probe": "harness.probes",
+    "state_probe": "harness.probes",
+    "Runtime": "harness.runtime",
+    "make_runtime": "harness.runtime",
+    "NotYet": "harness.wait",
+    "wait_until": "harness.wait",
     "Frames": "harness.timeline",
     "load_frames": "harness.timeline",
     "Verdict": "harness.checks.verdict",

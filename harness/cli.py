@@ -1,4 +1,4 @@
-"""`harness up|run|report`: parses arguments, makes one library call."""
+"""`harness up|run|report|images`: parses arguments, makes one library call."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--runtime", choices=RUNTIMES, default="local")
     report = sub.add_parser("report", help="render a run folder's HTML again from its saved timelines")
     report.add_argument("folder", type=Path)
+    images = sub.add_parser("images", help="build the docker images of targets (default: all) before a docker run")
+    images.add_argument("targets", nargs="*", help="target names or topology files")
     return p
 
 
@@ -41,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
             return int(pytest.main([*rest, "--runtime", args.runtime]))
         if rest:
             _parser().error(f"unrecognized arguments: {' '.join(rest)}")
+        if args.command == "images":
+            from .runtime.docker.prebuild import prebuild
+
+            print("\n".join(prebuild(args.targets)))
+            return 0
         from .report import rerender
 
         print(rerender(args.folder))

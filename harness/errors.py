@@ -5,8 +5,9 @@ command named, and what to do.
     HarnessError
     ├── TopologyError        a malformed topology file or model (names file and key)
     ├── SetupError           a missing binary or package (names what to install)
+    ├── WaitTimeout          something polled for never came (what, last seen, hint, log tail)
     ├── ServiceError         a service failed to start, got unhealthy or died
-    │   └── ReadinessTimeout a service never got healthy (address, last response, log tail)
+    │   └── ReadinessTimeout a service never got healthy (also a WaitTimeout)
     ├── ToxiproxyError       the Toxiproxy server or API failed (names proxy/toxic)
     ├── FaultError           an unknown fault, bad parameters, or a failed apply/revert
     ├── LoadError            Locust failed to start or run
@@ -27,11 +28,15 @@ class SetupError(HarnessError):
     pass
 
 
+class WaitTimeout(HarnessError):
+    pass
+
+
 class ServiceError(HarnessError):
     pass
 
 
-class ReadinessTimeout(ServiceError):
+class ReadinessTimeout(ServiceError, WaitTimeout):
     pass
 
 

@@ -4,7 +4,9 @@
 
 Phases are stamped in the timeline as they happen, so checks never guess.
 The fault is reverted in a ``finally``; the timeline is written as events
-happen, so an interrupted experiment still leaves a readable timeline.
+happen, so an interrupted experiment still leaves a readable timeline. What
+the experiment itself records goes through the typed events of
+``harness.events`` (the first event, fault edges, lifecycle, the drain).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from typing import Any, Callable, Iterator
 
 import contextlib
 
+from .events import DrainEvent, Edge, ExperimentStarted, FaultDescription, FaultEvent, LifecycleEvent
 from .faults.base import Fault, injected
 from .load import LoadRun, LoadSpec
 from .probes import Probe, Prober
 from .runtime.base import Runtime
 from .timeline import Frames, Recorder, load_frames
+from .topology import Topology
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,8 @@ class ExperimentRun:
     spec: dict[str, Any]
     target: str
     variant: str
-    fault: dict[str, Any] | None
+    broken: bool
+    fault: FaultDescription | None
     load_summary: dict[str, Any] = field(default_factory=dict)
 
 
@@ -67,7 +72,7 @@ def _recording(runtime: Runtime, recorder: Recorder) -> Iterator[None]:
     """Lifecycle events of the runtime go to the timeline while the block runs."""
 
     def listener(service: str, instance: int, action: str, detail: str) -> None:
-        recorder.record("lifecycle", service=service, instance=instance, action=action, detail=detail)
+        recorder.write(LifecycleEvent(service=service, instance=instance, action=action, detail=str(detail)))
 
     runtime.add_listener(listener)
     try:
@@ -92,15 +97,17 @@ def run_experiment(
     """Runs the phases against a runtime that is up, and loads the frames."""
     topo = runtime.topology
     load = _with_duration(load, phases.total_s + 5.0)
+    described = fault.describe() if fault else None
+    broken = _broken(topo)
     with Recorder(folder) as rec:
-        rec.record(
-            "experiment", name=name, target=topo.name, variant=topo.variant, runtime=runtime.name,
-            fault=fault.describe() if fault else None, topology=topo.describe(), spec=topo.spec,
-            phases=asdict(phases), load={"users": load.users, "rate_per_s": load.rate_per_s, "timeout_s": load.timeout_s},
-        )
+        rec.write(ExperimentStarted(
+            name=name, target=topo.name, variant=topo.variant, broken=broken, runtime=runtime.name,
+            fault=described, topology=topo.describe(), spec=dict(topo.spec), phases=asdict(phases),
+            load={"users": load.users, "rate_per_s": load.rate_per_s, "timeout_s": load.timeout_s},
+        ))
 
-        def on_fault(description: dict[str, Any], edge: str, error: str | None) -> None:
-            rec.record("fault", fault=description["kind"], on=description["on"], params=description["params"], edge=edge, error=error)
+        def on_fault(description: FaultDescription, edge: Edge, error: str | None) -> None:
+            rec.write(FaultEvent(fault=description, edge=edge, error=error))
 
         load_run = LoadRun(load, host_url=runtime.entry_url(), requests_file=rec.requests_path, log_dir=folder, run_id=runtime.run_id)
         with _recording(runtime, rec), load_run, Prober(probes or [], rec, interval_s=probe_interval_s):
@@ -111,12 +118,19 @@ def run_experiment(
             load_run.stop()
             summary = load_run.summary()
             if phases.drain_s > 0:
-                _phase(rec, "drain", lambda: _drain(settled, phases.drain_s))
+                _phase(rec, "drain", lambda: rec.write(_drain(settled, phases.drain_s)))
         rec.record("end")
     return ExperimentRun(
         name=name, folder=folder, frames=load_frames(folder), spec=dict(topo.spec), target=topo.name,
-        variant=topo.variant, fault=fault.describe() if fault else None, load_summary=summary,
+        variant=topo.variant, broken=broken, fault=described, load_summary=summary,
     )
+
+
+def _broken(topo: Topology) -> bool:
+    """Whether the topology's variant is one that violates the pattern (a topology built
+    in Python may have no variants: it is then the correct one)."""
+    variant = topo.variants.get(topo.variant)
+    return bool(variant and variant.broken)
 
 
 def _phase(rec: Recorder, phase: str, body: Any) -> None:
@@ -135,16 +149,26 @@ def _fault_phase(fault: Fault | None, runtime: Runtime, listener: Any, seconds: 
         _pace(seconds)
 
 
-def _drain(settled: Callable[[], bool] | None, limit_s: float) -> None:
-    """Until `settled` says so (polled), or for limit_s when there is none or it never does."""
-    deadline = time.monotonic() + limit_s
+def _drain(settled: Callable[[], bool] | None, limit_s: float) -> DrainEvent:
+    """Until `settled` says so (polled), or for limit_s when there is none or it never does.
+
+    A poll that raises (a service still recovering may not answer yet) is
+    polled again, and the last error is kept: a drain that never settles
+    says why in its event."""
+    started = time.monotonic()
+    deadline = started + limit_s
+    polls, last_error = 0, None
     while time.monotonic() < deadline:
-        try:
-            if settled is not None and settled():
-                return
-        except Exception:  # a service still recovering may not answer yet
-            pass
+        if settled is not None:
+            polls += 1
+            try:
+                if settled():
+                    return DrainEvent(settled=True, waited_s=time.monotonic() - started, polls=polls, last_error=last_error)
+            except Exception as exc:
+                last_error = f"{type(exc).__name__}: {exc}"[:300]
         time.sleep(0.1)  # poll
+    return DrainEvent(settled=False if settled is not None else None, waited_s=time.monotonic() - started,
+                      polls=polls, last_error=last_error)
 
 
 def _with_duration(load: LoadSpec, duration_s: float) -> LoadSpec:

@@ -63,17 +63,18 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def state_probe(name: str, url: str, *, fields: tuple[str, ...], events_key: str, event: str,
-                timeout_s: float = 0.3) -> Probe:
-    """Numeric fields of a JSON state endpoint, plus the new entries of one
-    of its lists of timestamped events (e.g. a breaker's ``transitions``,
-    each {"t_ns": ..., ...}), handed over once each as ``event``."""
+def _timestamped(name: str, url: str, *, list_key: str, event: str, fields: tuple[str, ...], since: bool,
+                 timeout_s: float) -> Probe:
+    """Numeric fields of a JSON answer plus the new entries of one of its lists
+    (each {"t_ns": ..., ...}), handed over once each as `event`; with `since`
+    the service is asked only for entries after the last one seen (?since_ns=)."""
     last = {"t_ns": 0}
     client = _http(timeout_s)
 
     def sample() -> dict[str, Any]:
-        data = client.get(url).raise_for_status().json()
-        fresh = [e for e in data.get(events_key, []) if isinstance(e, dict) and int(e.get("t_ns", 0)) > last["t_ns"]]
+        params = {"since_ns": last["t_ns"]} if since else None
+        data = client.get(url, params=params).raise_for_status().json()
+        fresh = [e for e in data.get(list_key, []) if isinstance(e, dict) and int(e.get("t_ns", 0)) > last["t_ns"]]
         if fresh:
             last["t_ns"] = max(int(e["t_ns"]) for e in fresh)
         values: dict[str, Any] = {k: data.get(k) for k in fields}
@@ -83,25 +84,21 @@ def state_probe(name: str, url: str, *, fields: tuple[str, ...], events_key: str
     return Probe(name, sample, client.close)
 
 
+def state_probe(name: str, url: str, *, fields: tuple[str, ...], events_key: str, event: str,
+                timeout_s: float = 0.3) -> Probe:
+    """Numeric fields of a JSON state endpoint, plus the new entries of one
+    of its lists of timestamped events (e.g. a breaker's ``transitions``,
+    each {"t_ns": ..., ...}), handed over once each as ``event``."""
+    return _timestamped(name, url, list_key=events_key, event=event, fields=fields, since=False, timeout_s=timeout_s)
+
+
 def records_probe(name: str, url: str, *, list_key: str, event: str, fields: tuple[str, ...] = ("count",),
                   timeout_s: float = 0.5) -> Probe:
     """Whole records a service keeps with their own ``t_ns`` (e.g. a
     consumer's processed messages with their ids), from ``GET
     <url>?since_ns=`` answering {list_key: [{"t_ns": ..., ...}, ...], ...}.
     Each new record becomes one ``event`` with all its fields."""
-    last = {"t_ns": 0}
-    client = _http(timeout_s)
-
-    def sample() -> dict[str, Any]:
-        data = client.get(url, params={"since_ns": last["t_ns"]}).raise_for_status().json()
-        fresh = [r for r in data.get(list_key, []) if isinstance(r, dict) and int(r.get("t_ns", 0)) > last["t_ns"]]
-        if fresh:
-            last["t_ns"] = max(int(r["t_ns"]) for r in fresh)
-        values: dict[str, Any] = {k: data.get(k) for k in fields}
-        values["events"] = [{**r, "event": event} for r in fresh]
-        return values
-
-    return Probe(name, sample, client.close)
+    return _timestamped(name, url, list_key=list_key, event=event, fields=fields, since=True, timeout_s=timeout_s)
 
 
 def arrivals_probe(name: str, url: str, *, timeout_s: float = 0.5) -> Probe:

@@ -2,7 +2,7 @@
 
     reports/<run-id>/
         index.html, verdicts.json, toxiproxy.log
-        experiments/<experiment>/timeline.jsonl, requests.jsonl, logs/
+        experiments/<experiment>/timeline.jsonl, requests.jsonl, verdicts.jsonl, logs/
 
 ``HarnessRun`` is what the pytest plugin and the CLI share: it stands
 targets up, runs experiments, records verdicts against what was expected,
@@ -12,39 +12,23 @@ and writes the report when it closes.
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Iterator
 
 from .checks.verdict import Verdict
 from .experiment import ExperimentRun, Phases, run_experiment
 from .faults.base import Fault
+from .judgement import Expected, Judgement, append_rows, write_file
 from .load import LoadSpec
 from .probes import Probe
 from .runtime import ToxiproxyHost, make_runtime, make_toxiproxy, teardown
 from .runtime.base import Runtime
 from .runtime.labels import new_run_id
-from .runtime.processes import sweep_dead_runs
-from .timeline import Recorder
+from .runtime.local.processes import sweep_dead_processes
 from .topology import Topology, load
 from .toxiproxy import ToxiproxyClient
-
-Expected = Literal["pass", "fail"]
-
-
-@dataclass
-class Judgement:
-    """A verdict beside what the experiment expected of it."""
-
-    experiment: str
-    verdict: Verdict
-    expected: Expected
-
-    @property
-    def as_expected(self) -> bool:
-        return self.verdict.status == self.expected
 
 
 @dataclass
@@ -52,7 +36,7 @@ class HarnessRun:
     reports_dir: Path
     runtime: str = "local"
     run_id: str = field(default_factory=new_run_id)
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[Judgement] = field(default_factory=list)
     _server: ToxiproxyHost | None = None
     _client: ToxiproxyClient | None = None
     _count: int = 0
@@ -65,7 +49,7 @@ class HarnessRun:
         """Sweeps what dead runs left, then starts this run's Toxiproxy: a
         process on 127.0.0.1, or for docker a container on the run's own
         network (which also sweeps dead runs' containers and networks)."""
-        sweep_dead_runs(keep_run=self.run_id)
+        sweep_dead_processes(keep_run=self.run_id)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._server = make_toxiproxy(self.runtime, run_id=self.run_id, log_path=self.folder / "toxiproxy.log")
         teardown.register(self._server)
@@ -78,7 +62,7 @@ class HarnessRun:
             self._server.stop()
             teardown.unregister(self._server)
         if self.folder.exists():
-            (self.folder / "verdicts.json").write_text(json.dumps(self.rows, indent=2, default=str))
+            write_file(self.folder, self.rows)
             from .report import render_index, render_run
 
             render_run(self.folder)
@@ -145,18 +129,15 @@ class HarnessRun:
         return chosen
 
     def judge(self, run: ExperimentRun, expectations: list[tuple[Verdict, Expected]]) -> list[Judgement]:
-        """Records each verdict with what was expected, in the timeline and verdicts.json."""
-        judgements = [Judgement(run.name, v, exp) for v, exp in expectations]
-        with Recorder(run.folder) as rec:
-            for j in judgements:
-                rec.record("verdict", check=j.verdict.check, status=j.verdict.status, expected=j.expected,
-                           figures=j.verdict.figures, explanation=j.verdict.explanation)
-                self.rows.append({
-                    "experiment": run.name, "target": run.target, "variant": run.variant,
-                    "fault": run.fault["kind"] if run.fault else None, "check": j.verdict.check,
-                    "passed": j.verdict.passed, "status": j.verdict.status, "expected": j.expected,
-                    "figures": j.verdict.figures, "explanation": j.verdict.explanation,
-                })
+        """Records each verdict with what was expected: in the experiment's verdicts.jsonl
+        at once (a killed run keeps it), in verdicts.json when the run closes."""
+        judgements = [
+            Judgement(experiment=run.name, target=run.target, variant=run.variant, broken=run.broken,
+                      fault=run.fault, verdict=v, expected=exp)
+            for v, exp in expectations
+        ]
+        append_rows(run.folder, judgements)
+        self.rows.extend(judgements)
         return judgements
 
     def expect(self, run: ExperimentRun, expectations: list[tuple[Verdict, Expected]]) -> list[Judgement]:

@@ -8,15 +8,21 @@ saw. One clock for everything: wall-clock nanoseconds on this host
 
 Event kinds written by the harness (field ``kind``):
 
-- ``experiment``: name, target, variant, fault, topology, spec (first line)
-- ``phase``: phase (baseline|fault|recovery), edge (start|end)
-- ``fault``: fault, on, params, edge (start|end), error (on a failed revert)
-- ``lifecycle``: service, instance, action, detail
+- ``experiment``: name, target, variant, broken, runtime, fault, topology,
+  spec, phases, load (first line; ``events.ExperimentStarted``)
+- ``phase``: phase (baseline|fault|recovery|drain), edge (start|end)
+- ``fault``: fault, on, params, edge (start|end), error (on a failed revert;
+  ``events.FaultEvent``)
+- ``lifecycle``: service, instance, action, detail (``events.LifecycleEvent``)
+- ``drain``: settled, waited_s, polls, last_error (``events.DrainEvent``)
 - ``probe``: probe, value, plus any fields of the sample
 - ``observed``: source (the probe), event (e.g. arrival, transition), its own
   t_ns as the service saw it, plus the event's fields
-- ``verdict``: check, status (pass|fail|unknown), expected, figures, explanation
-- ``end``: the experiment finished (a timeline without it is incomplete)
+- ``end``: the experiment finished (a timeline without it is incomplete);
+  nothing is written after it
+
+Verdicts are not timeline events: they are judged after ``end``, into the
+experiment's ``verdicts.jsonl`` (``harness.judgement``).
 
 Request rows (``requests.jsonl``): t_ns (start), name, method, latency_ms,
 status (0 for no response), ok, error, hop and reason (the ``hop`` and
@@ -28,20 +34,22 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Hashable, Iterable, Protocol
 
 import pandas as pd
+
+from .events import DrainEvent, FaultEvent, LifecycleEvent, now_ns
 
 TIMELINE_FILE = "timeline.jsonl"
 REQUESTS_FILE = "requests.jsonl"
 
 
-def now_ns() -> int:
-    """The one clock every event is stamped with."""
-    return time.time_ns()
+class Event(Protocol):
+    """A typed event (see ``harness.events``): it knows its JSON form."""
+
+    def to_json(self) -> dict[str, Any]: ...
 
 
 class Recorder:
@@ -56,14 +64,23 @@ class Recorder:
         self._file = self.path.open("a", encoding="utf-8")
 
     def record(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """Appends a plain event (phase, probe, observed, end) stamped now unless t_ns is given."""
         event = {"t_ns": fields.pop("t_ns", None) or now_ns(), "kind": kind, **fields}
+        self._append(event)
+        return event
+
+    def write(self, event: Event) -> Event:
+        """Appends a typed event in its JSON form."""
+        self._append(event.to_json())
+        return event
+
+    def _append(self, event: dict[str, Any]) -> None:
         line = json.dumps(event, default=str)
         with self._lock:
             if self._file.closed:
-                raise ValueError(f"timeline {self.path} is closed; cannot record {kind}")
+                raise ValueError(f"timeline {self.path} is closed; cannot record {event['kind']}")
             self._file.write(line + "\n")
             self._file.flush()
-        return event
 
     def close(self) -> None:
         with self._lock:
@@ -102,6 +119,7 @@ class Frames:
     phases:    phase, start_s, end_s
     faults:    fault, on, start_s, end_s, params, error
     lifecycle: t_s, service, instance, action, detail
+    drain:     how the drain phase ended (None without one)
     probes:    t_s, probe, value; long format, one row per numeric field
                of a sample, named "<probe>.<field>"
     observed:  t_s, source, event, plus the events' own fields (e.g. an
@@ -116,7 +134,7 @@ class Frames:
     lifecycle: pd.DataFrame
     probes: pd.DataFrame
     observed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=OBSERVED_COLUMNS))
-    verdicts: list[dict[str, Any]] = field(default_factory=list)
+    drain: DrainEvent | None = None
     complete: bool = False
 
     def phase_window(self, phase: str) -> tuple[float, float] | None:
@@ -139,25 +157,36 @@ def _seconds(t_ns: int, t0_ns: int) -> float:
     return (t_ns - t0_ns) / 1e9
 
 
-def _edges_to_windows(events: list[dict[str, Any]], key: str, t0: int, end_s: float) -> list[dict[str, Any]]:
-    """Pairs start/end edges into windows; an unclosed one runs to end_s."""
-    open_: dict[Any, dict[str, Any]] = {}
+def _windows(edges: Iterable[tuple[Hashable, int, str, dict[str, Any]]], t0: int, end_s: float) -> list[dict[str, Any]]:
+    """Pairs (ident, t_ns, edge, fields) start/end edges into windows; an unclosed one runs to end_s.
+    An end edge's error (a failed revert) goes on its window."""
+    open_: dict[Hashable, dict[str, Any]] = {}
     windows: list[dict[str, Any]] = []
-    for e in events:
-        ident = (e.get(key), e.get("on"))
-        if e.get("edge") == "start":
-            row = {k: v for k, v in e.items() if k not in ("t_ns", "kind", "edge")}
-            row.update(start_s=_seconds(e["t_ns"], t0), end_s=None)
+    for ident, t_ns, edge, fields in edges:
+        if edge == "start":
+            row = dict(fields, start_s=_seconds(t_ns, t0), end_s=None)
             open_[ident] = row
             windows.append(row)
-        elif e.get("edge") == "end" and ident in open_:
+        elif edge == "end" and ident in open_:
             row = open_.pop(ident)
-            row["end_s"] = _seconds(e["t_ns"], t0)
-            if e.get("error"):
-                row["error"] = e["error"]
+            row["end_s"] = _seconds(t_ns, t0)
+            if fields.get("error"):
+                row["error"] = fields["error"]
     for row in open_.values():
         row["end_s"] = end_s
     return windows
+
+
+def _phase_edges(events: list[dict[str, Any]]) -> list[tuple[Hashable, int, str, dict[str, Any]]]:
+    return [(e.get("phase"), e["t_ns"], e.get("edge", ""), {"phase": e.get("phase")}) for e in events if e["kind"] == "phase"]
+
+
+def _fault_edges(events: list[FaultEvent]) -> list[tuple[Hashable, int, str, dict[str, Any]]]:
+    return [
+        ((e.fault.kind, e.fault.on), e.t_ns, e.edge,
+         {"fault": e.fault.kind, "on": e.fault.on, "params": e.fault.params, "error": e.error})
+        for e in events
+    ]
 
 
 def _probe_rows(events: list[dict[str, Any]], t0: int) -> list[dict[str, Any]]:
@@ -190,9 +219,13 @@ def load_frames(folder: Path) -> Frames:
                 req[col] = None
         req = req.sort_values("t_s").reset_index(drop=True)
     last_s = max([_seconds(e["t_ns"], t0) for e in events] + ([float(req["end_s"].max())] if len(req) else []))
-    phases = _edges_to_windows([e for e in events if e["kind"] == "phase"], "phase", t0, last_s)
-    faults = _edges_to_windows([e for e in events if e["kind"] == "fault"], "fault", t0, last_s)
-    life = [dict(e, t_s=_seconds(e["t_ns"], t0)) for e in events if e["kind"] == "lifecycle"]
+    phases = _windows(_phase_edges(events), t0, last_s)
+    faults = _windows(_fault_edges([FaultEvent.from_json(e) for e in events if e["kind"] == "fault"]), t0, last_s)
+    life = [
+        {"t_s": _seconds(e.t_ns, t0), "service": e.service, "instance": e.instance, "action": e.action, "detail": e.detail}
+        for e in (LifecycleEvent.from_json(ev) for ev in events if ev["kind"] == "lifecycle")
+    ]
+    drains = [DrainEvent.from_json(e) for e in events if e["kind"] == "drain"]
     probes = _probe_rows([e for e in events if e["kind"] == "probe"], t0)
     observed = pd.DataFrame(
         [{k: v for k, v in dict(e, t_s=_seconds(e["t_ns"], t0)).items() if k not in ("kind", "t_ns")}
@@ -211,6 +244,6 @@ def load_frames(folder: Path) -> Frames:
         lifecycle=pd.DataFrame(life, columns=["t_s", "service", "instance", "action", "detail"]),
         probes=pd.DataFrame(probes, columns=["t_s", "probe", "value"]),
         observed=observed,
-        verdicts=[e for e in events if e["kind"] == "verdict"],
+        drain=drains[-1] if drains else None,
         complete=any(e["kind"] == "end" for e in events),
     )

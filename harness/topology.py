@@ -255,10 +255,12 @@ def parse(data: dict[str, Any], *, source: str, folder: Path | None) -> Topology
 
 
 def load(path: str | Path) -> Topology:
-    """Loads a topology file, or a target by name from targets/<name>/topology.toml."""
+    """Loads a topology file, or a target by name: "chained" is targets/chained/topology.toml,
+    "messaging/rabbitmq" is targets/messaging/rabbitmq.toml."""
     p = Path(path)
-    if not p.suffix and not p.exists():
-        p = TARGETS_DIR / str(path) / "topology.toml"
+    if not p.suffix and not p.exists():  # a target by name, or another file of one: "messaging/rabbitmq"
+        named = TARGETS_DIR / str(path)
+        p = named / "topology.toml" if named.is_dir() or not named.with_suffix(".toml").exists() else named.with_suffix(".toml")
     elif p.is_dir():
         p = p / "topology.toml"
     if not p.exists():

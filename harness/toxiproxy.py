@@ -1,23 +1,20 @@
-"""The Toxiproxy server of a run and a client that only ever talks to it.
+"""A client that only ever talks to its own Toxiproxy server, and where the server binary is.
 
 toxiproxy-python keeps the server address in class attributes of its
 ``APIConsumer`` (process-global), sends no timeout and checks only 400, 404
 and 409. ``ToxiproxyClient`` therefore makes every call through
 ``APIConsumer`` under one lock with the address pinned to its own server,
 passes a timeout, and checks every status itself, so one run never
-addresses another run's server and no failure passes silently.
+addresses another run's server and no failure passes silently. Where a
+run's server lives (a process, a container) is runtime/toxiproxy_hosts.py.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +23,6 @@ from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 from .errors import SetupError, ToxiproxyError
-from .runtime.labels import label_env
 
 TOXIPROXY_VERSION = "v2.12.0"
 _API_LOCK = threading.Lock()
@@ -47,13 +43,6 @@ def find_server_binary() -> str:
         "toxiproxy-server not found (looked at $HARNESS_TOXIPROXY, the venv's bin and PATH). "
         f"Run `make setup`, which builds it with `go install github.com/Shopify/toxiproxy/v2/cmd/server@{TOXIPROXY_VERSION}`."
     )
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 below the ephemeral range is not guaranteed; ask the kernel."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ToxiproxyClient:
@@ -81,6 +70,14 @@ class ToxiproxyClient:
         if response.status_code >= 300:
             raise ToxiproxyError(f"{what}: Toxiproxy answered {response.status_code}: {_text(response.content)}")
         return response.json() if response.content else None
+
+    def new_listen(self) -> str:
+        """The listen address to ask for a new proxy: any free port on 127.0.0.1."""
+        return "127.0.0.1:0"
+
+    def reachable_at(self, listen: str) -> str:
+        """Where clients dial a proxy that listens on `listen` (as the server reports it)."""
+        return listen
 
     def version(self) -> str:
         return str(self._call("get", "/version", "version"))
@@ -117,72 +114,3 @@ class ToxiproxyClient:
 
 def _text(raw: Any) -> str:
     return (raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)).strip()[:300]
-
-
-class ToxiproxyServer:
-    """One toxiproxy-server process per run, on 127.0.0.1 and a free API port."""
-
-    def __init__(self, *, run_id: str, log_path: Path, binary: str | None = None) -> None:
-        self.run_id, self.log_path = run_id, Path(log_path)
-        self.binary = binary or find_server_binary()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.client: ToxiproxyClient | None = None
-
-    def start(self, *, timeout_s: float = 15.0) -> ToxiproxyClient:
-        port = free_port()
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [self.binary, "-host", "127.0.0.1", "-port", str(port)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env={**os.environ, **label_env(self.run_id)}, start_new_session=True,
-            )
-        client = ToxiproxyClient("127.0.0.1", port, timeout_s=2.0)
-        deadline = time.monotonic() + timeout_s
-        last = "no answer yet"
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            try:
-                client.version()
-                self.client = ToxiproxyClient("127.0.0.1", port)
-                return self.client
-            except ToxiproxyError as exc:
-                last = str(exc)
-            time.sleep(0.05)  # poll
-        tail = _tail(self.log_path)
-        self.stop()
-        raise ToxiproxyError(
-            f"toxiproxy-server ({self.binary}) did not answer GET /version on 127.0.0.1:{port} "
-            f"within {timeout_s:.0f}s (last: {last}). Log {self.log_path}:\n{tail}"
-        )
-
-    def stop(self) -> None:
-        p = self.process
-        if p is None or p.poll() is not None:
-            return
-        os.killpg(p.pid, signal.SIGTERM)
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait(timeout=5)
-
-    down = stop  # what the teardown registry calls at exit
-
-    def __enter__(self) -> ToxiproxyClient:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from .json_server import Answer, JsonServer, Request
 
 SERVICE_DIR = Path(__file__).parent / "service"
 
@@ -18,3 +21,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SERVICE_DIR in Path(item.path).parents:
             item.add_marker(pytest.mark.service)
+
+
+@pytest.fixture
+def json_server() -> Iterator[Callable[[Callable[[Request], Answer]], JsonServer]]:
+    """json_server(answer) serves answer(request) in a thread of this process; closed at teardown."""
+    started: list[JsonServer] = []
+
+    def serve(answer: Callable[[Request], Answer]) -> JsonServer:
+        started.append(JsonServer(answer))
+        return started[-1]
+
+    yield serve
+    for server in started:
+        server.close()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from ..timeline import Frames
 from .recovery import recovers
-from .verdict import Verdict, check, unknown, verdict
-from .windows import MissingData, fault_window, percentile, phase, requests_between, round_figures, success_rate
+from .verdict import Verdict, check, verdict
+from .windows import fault_window, percentile, phase, requests_between, round_figures, success_rate
 
 
 @check("latency-passes-through")
@@ -19,12 +19,9 @@ def latency_passes_through(frames: Frames, *, latency_ms: float, tolerance_ms: f
     and no request fails for it (no premature timeout, no amplification).
     Tolerance: max(25 ms, 25% of L) unless given."""
     name = "latency-passes-through"
-    try:
-        base = requests_between(frames, *phase(frames, "baseline"), min_count=10)
-        start, end = fault_window(frames)
-        during = requests_between(frames, start, end, min_count=10)
-    except MissingData as exc:
-        return unknown(name, str(exc))
+    base = requests_between(frames, *phase(frames, "baseline"), min_count=10)
+    start, end = fault_window(frames)
+    during = requests_between(frames, start, end, min_count=10)
     tol = tolerance_ms if tolerance_ms is not None else max(25.0, 0.25 * latency_ms)
     base_ok, during_ok = base[base["ok"].astype(bool)], during[during["ok"].astype(bool)]
     if during_ok.empty:
@@ -48,11 +45,8 @@ def answers_within_budget(frames: Frames, *, budget_ms: float, margin_ms: float,
     every request within its budget (p99 <= budget + margin), failures
     name the failing hop, and no request hangs (no answer, or >= hang_ms)."""
     name = "answers-within-budget"
-    try:
-        start, end = fault_window(frames)
-        during = requests_between(frames, start, end, min_count=5)
-    except MissingData as exc:
-        return unknown(name, str(exc))
+    start, end = fault_window(frames)
+    during = requests_between(frames, start, end, min_count=5)
     p50, p99 = percentile(during["latency_ms"], 50), percentile(during["latency_ms"], 99)
     failed = during[~during["ok"].astype(bool)]
     answered = failed[failed["status"] > 0]

@@ -18,7 +18,7 @@ import pandas as pd
 from ..timeline import Frames
 from .recovery import recovers
 from .verdict import Verdict, check, unknown, verdict
-from .windows import MissingData, fault_window, percentile, requests_between, round_figures
+from .windows import fault_window, percentile, requests_between, round_figures
 
 
 def fast_failed(requests: pd.DataFrame, *, status: int, reason: str | None) -> pd.Series:
@@ -52,11 +52,8 @@ def opens_after_threshold(frames: Frames, *, failure_threshold: int, fast_fail_s
     answered is a call it should have refused. Calls already in flight then
     are allowed (they are the concurrency the spec adds to the threshold)."""
     name = "opens-after-threshold"
-    try:
-        start, end = fault_window(frames)
-        during = requests_between(frames, start, end, min_count=failure_threshold + 1)
-    except MissingData as exc:
-        return unknown(name, str(exc))
+    start, end = fault_window(frames)
+    during = requests_between(frames, start, end, min_count=failure_threshold + 1)
     ff = fast_failed(during, status=fast_fail_status, reason=fast_fail_reason)
     real_failures = during[~ff & ~during["ok"].astype(bool)].sort_values("end_s")
     span = _open_span(during, ff)
@@ -99,11 +96,8 @@ def fast_fails_while_open(frames: Frames, *, fast_fail_status: int, fast_fail_p9
     Arrivals within arrival_grace_ms of opening, or of the dependency's
     resume after a pause, may be calls made before it opened."""
     name = "fast-fails-while-open"
-    try:
-        start, end = fault_window(frames)
-        during = requests_between(frames, start, end, min_count=5)
-    except MissingData as exc:
-        return unknown(name, str(exc))
+    start, end = fault_window(frames)
+    during = requests_between(frames, start, end, min_count=5)
     o = frames.observed
     arrivals_all = o[(o["source"] == dependency) & (o["event"] == "arrival")] if len(o) else o
     if arrivals_all.empty:

@@ -3,7 +3,7 @@ the clients saw it.
 
 What each view is made of:
 - registry and balancer: ``observed`` events ``joined``/``left`` with a
-  ``member``, from membership probes (harness/membership.py) whose source
+  ``member``, from membership probes (harness/patterns/discovery.py) whose source
   names the view;
 - clients: the successful requests, each naming the instance that served it
   in a body field (``instance``);

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
+from ..jsonform import field_of, json_object
 from .windows import MissingData
 
 Status = Literal["pass", "fail", "unknown"]
+STATUSES = ("pass", "fail", "unknown")
 
 
 @dataclass(frozen=True)
@@ -25,8 +27,18 @@ class Verdict:
     def passed(self) -> bool:
         return self.status == "pass"
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_json(self) -> dict[str, Any]:
+        return {"check": self.check, "status": self.status, "figures": dict(self.figures), "explanation": self.explanation}
+
+    @classmethod
+    def from_json(cls, data: Any) -> "Verdict":
+        data = json_object(data, "verdict")
+        status = field_of(data, "status", str, "verdict")
+        if status not in STATUSES:
+            raise ValueError(f"verdict: status is {status!r}, not pass, fail or unknown")
+        return cls(check=field_of(data, "check", str, "verdict"), status=status,  # type: ignore[arg-type]
+                   explanation=field_of(data, "explanation", str, "verdict"),
+                   figures=dict(field_of(data, "figures", dict, "verdict")))
 
     def __str__(self) -> str:
         return f"{self.check}: {self.status.upper()} - {self.explanation}"

@@ -8,10 +8,11 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable, ClassVar, Iterator, Protocol
 
 from ..errors import FaultError
+from ..events import Edge, FaultDescription
 from ..runtime.base import Runtime
 
-# (fault, on, params, edge, error) -> None: the experiment records it.
-FaultListener = Callable[[dict[str, Any], str, str | None], None]
+# (description, edge, error) -> None: the experiment records it as a FaultEvent.
+FaultListener = Callable[[FaultDescription, Edge, str | None], None]
 
 
 class Fault(Protocol):
@@ -20,7 +21,7 @@ class Fault(Protocol):
 
     def apply(self, runtime: Runtime) -> None: ...
     def revert(self, runtime: Runtime) -> None: ...
-    def describe(self) -> dict[str, Any]: ...
+    def describe(self) -> FaultDescription: ...
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,8 @@ class FaultBase:
     def params(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k != "on"}
 
-    def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "on": self.on, "params": self.params()}
+    def describe(self) -> FaultDescription:
+        return FaultDescription(kind=self.kind, on=self.on, params=self.params())
 
     def __str__(self) -> str:
         params = ", ".join(f"{k}={v}" for k, v in self.params().items())

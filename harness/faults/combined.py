@@ -9,9 +9,10 @@ later part fails to apply or an earlier revert fails.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ..errors import FaultError
+from ..events import FaultDescription
 from ..runtime.base import Runtime
 from .base import Fault
 
@@ -43,10 +44,10 @@ class Combined:
         if failed is not None:
             raise failed
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> FaultDescription:
         described = [p.describe() for p in self.parts]
-        return {"kind": "+".join(d["kind"] for d in described), "on": self.on,
-                "params": {f"{d['kind']} on {d['on']}": d["params"] for d in described if d["params"]}}
+        return FaultDescription(kind="+".join(d.kind for d in described), on=self.on,
+                                params={f"{d.kind} on {d.on}": d.params for d in described if d.params})
 
     def __str__(self) -> str:
         return " + ".join(str(p) for p in self.parts)

@@ -11,67 +11,76 @@ from .base import FaultBase, service_instance
 from .registry import register
 
 
+@dataclass(frozen=True)
+class InstanceFault(FaultBase):
+    """A fault on one instance ('c' is c[0], or 'c[1]'), named and checked when it acts."""
+
+    def target(self, runtime: Runtime) -> tuple[str, int]:
+        return service_instance(runtime, self.on, self.kind)
+
+
 @register
 @dataclass(frozen=True)
-class Crash(FaultBase):
+class Crash(InstanceFault):
     """SIGKILL: no goodbye, no deregistration. Revert starts it again and waits until healthy."""
 
     kind: ClassVar[str] = "crash"
 
     def apply(self, runtime: Runtime) -> None:
-        runtime.kill(*service_instance(runtime, self.on, self.kind))
+        runtime.kill(*self.target(runtime))
 
     def revert(self, runtime: Runtime) -> None:
-        service, index = service_instance(runtime, self.on, self.kind)
-        runtime.kill(service, index)  # make sure, then a fresh start
-        runtime.start(service, index)
+        runtime.kill(*self.target(runtime))  # make sure, then a fresh start
+        runtime.start(*self.target(runtime))
 
 
 @register
 @dataclass(frozen=True)
-class Pause(FaultBase):
+class Pause(InstanceFault):
     """SIGSTOP: the process keeps its sockets but never answers; no reset is sent."""
 
     kind: ClassVar[str] = "pause"
 
     def apply(self, runtime: Runtime) -> None:
-        runtime.pause(*service_instance(runtime, self.on, self.kind))
+        runtime.pause(*self.target(runtime))
 
     def revert(self, runtime: Runtime) -> None:
-        runtime.resume(*service_instance(runtime, self.on, self.kind))
+        runtime.resume(*self.target(runtime))
 
 
 @register
 @dataclass(frozen=True)
-class Restart(FaultBase):
-    """A graceful stop and start; the fault window covers the restart itself."""
+class Restart(InstanceFault):
+    """A graceful stop and start; the fault window covers the restart itself.
+    Revert starts it only if the restart failed half-way."""
 
     kind: ClassVar[str] = "restart"
 
     def apply(self, runtime: Runtime) -> None:
-        runtime.restart(*service_instance(runtime, self.on, self.kind))
+        runtime.restart(*self.target(runtime))
 
     def revert(self, runtime: Runtime) -> None:
-        service, index = service_instance(runtime, self.on, self.kind)
-        if not runtime.is_running(service, index):  # the restart failed half-way
-            runtime.start(service, index)
+        _start_if_down(runtime, *self.target(runtime))
 
 
 @register
 @dataclass(frozen=True)
-class Stop(FaultBase):
+class Stop(InstanceFault):
     """A graceful stop (SIGTERM, then SIGKILL after the runtime's grace): the
     instance may say goodbye first. Revert starts it again and waits until healthy."""
 
     kind: ClassVar[str] = "stop"
 
     def apply(self, runtime: Runtime) -> None:
-        runtime.stop(*service_instance(runtime, self.on, self.kind))
+        runtime.stop(*self.target(runtime))
 
     def revert(self, runtime: Runtime) -> None:
-        service, index = service_instance(runtime, self.on, self.kind)
-        if not runtime.is_running(service, index):
-            runtime.start(service, index)
+        _start_if_down(runtime, *self.target(runtime))
+
+
+def _start_if_down(runtime: Runtime, service: str, index: int) -> None:
+    if not runtime.is_running(service, index):
+        runtime.start(service, index)
 
 
 @register

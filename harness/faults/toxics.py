@@ -1,4 +1,4 @@
-"""Toxiproxy toxics on a link: one fault kind per toxic type.
+"""Toxiproxy toxics on a link: one fault kind per toxic type, made from the table below.
 
 Every proxy of the link (one per server instance) gets the toxic; revert
 removes it. Attribute names and units are Toxiproxy's own (ms, KB/s, bytes,
@@ -7,12 +7,13 @@ microseconds for slicer's delay).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, make_dataclass
 from typing import Any, ClassVar
 
 from ..errors import FaultError
 from ..runtime.base import Runtime
 from .base import FaultBase
+from .link import link_proxies
 from .registry import register
 
 STREAMS = ("downstream", "upstream")
@@ -40,79 +41,41 @@ class ToxicFault(FaultBase):
     def toxic_name(self) -> str:
         return f"harness_{self.kind}_{self.stream}"
 
-    def _proxies(self, runtime: Runtime) -> list[str]:
-        try:
-            return [p.proxy for p in runtime.link_proxies(self.on)]
-        except Exception as exc:
-            raise FaultError(f"{self.kind}: {exc}") from None
-
     def apply(self, runtime: Runtime) -> None:
         attrs: dict[str, Any] = {name: getattr(self, name) for name in self.attributes}
-        for proxy in self._proxies(runtime):
+        for proxy in link_proxies(runtime, self.on, self.kind):
             runtime.toxiproxy.add_toxic(
                 proxy, type=self.kind, name=self.toxic_name, stream=self.stream, toxicity=self.toxicity, attributes=attrs
             )
 
     def revert(self, runtime: Runtime) -> None:
-        for proxy in self._proxies(runtime):
+        for proxy in link_proxies(runtime, self.on, self.kind):
             if any(t["name"] == self.toxic_name for t in runtime.toxiproxy.toxics(proxy)):
                 runtime.toxiproxy.remove_toxic(proxy, self.toxic_name)
 
 
-@register
-@dataclass(frozen=True)
-class Latency(ToxicFault):
-    kind: ClassVar[str] = "latency"
-    attributes: ClassVar[tuple[str, ...]] = ("latency", "jitter")
-    latency: int = 100
-    jitter: int = 0
+# Every toxic type of Toxiproxy v2.12: its attributes, with the defaults a
+# fault gets when it names none. Units are Toxiproxy's own.
+TOXICS: dict[str, dict[str, int]] = {
+    "latency": {"latency": 100, "jitter": 0},  # ms, per chunk
+    "bandwidth": {"rate": 10},  # KB/s
+    "slow_close": {"delay": 1000},  # ms before a close is passed on
+    "timeout": {"timeout": 0},  # ms; 0: data stops and the connection stays open
+    "reset_peer": {"timeout": 0},  # ms before the reset
+    "slicer": {"average_size": 64, "size_variation": 32, "delay": 10},  # bytes, bytes, microseconds
+    "limit_data": {"bytes": 1024},  # closes a connection after that many bytes
+}
 
 
-@register
-@dataclass(frozen=True)
-class Bandwidth(ToxicFault):
-    kind: ClassVar[str] = "bandwidth"
-    attributes: ClassVar[tuple[str, ...]] = ("rate",)
-    rate: int = 10
+def _toxic_kind(kind: str, attributes: dict[str, int]) -> type[ToxicFault]:
+    """One fault kind per toxic: a frozen dataclass whose fields are the toxic's attributes."""
+    name = "".join(part.title() for part in kind.split("_"))
+    fields = [(attr, int, field(default=default)) for attr, default in attributes.items()]
+    return make_dataclass(name, fields, bases=(ToxicFault,), frozen=True,
+                          namespace={"kind": kind, "attributes": tuple(attributes), "__module__": __name__})
 
 
-@register
-@dataclass(frozen=True)
-class SlowClose(ToxicFault):
-    kind: ClassVar[str] = "slow_close"
-    attributes: ClassVar[tuple[str, ...]] = ("delay",)
-    delay: int = 1000
-
-
-@register
-@dataclass(frozen=True)
-class Timeout(ToxicFault):
-    kind: ClassVar[str] = "timeout"
-    attributes: ClassVar[tuple[str, ...]] = ("timeout",)
-    timeout: int = 0
-
-
-@register
-@dataclass(frozen=True)
-class ResetPeer(ToxicFault):
-    kind: ClassVar[str] = "reset_peer"
-    attributes: ClassVar[tuple[str, ...]] = ("timeout",)
-    timeout: int = 0
-
-
-@register
-@dataclass(frozen=True)
-class Slicer(ToxicFault):
-    kind: ClassVar[str] = "slicer"
-    attributes: ClassVar[tuple[str, ...]] = ("average_size", "size_variation", "delay")
-    average_size: int = 64
-    size_variation: int = 32
-    delay: int = 10
-
-
-@register
-@dataclass(frozen=True)
-class LimitData(ToxicFault):
-    kind: ClassVar[str] = "limit_data"
-    attributes: ClassVar[tuple[str, ...]] = ("bytes",)
-    bytes: int = 1024
+for _kind, _attributes in TOXICS.items():
+    _cls = register(_toxic_kind(_kind, _attributes))
+    globals()[_cls.__name__] = _cls  # Latency, Bandwidth, ... for whoever wants the class
+del _kind, _attributes, _cls

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from harness.errors import LoadError, SafetyError, SetupError
 from harness.load.spec import LoadSpec
 from harness.runtime.labels import label_env
+from harness.wait import wait_until
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 SPEC_ENV = "HARNESS_LOAD_SPEC"
@@ -151,22 +152,19 @@ class LoadRun:
     def wait_first_request(self, *, timeout_s: float) -> None:
         """Returns once the first request row is on disk: the load is really flowing."""
         proc = self._require_started()
-        deadline = time.monotonic() + timeout_s
-        while True:
+
+        def flowing() -> bool:
             if self._has_a_row():
-                return
+                return True
             code = proc.poll()
             if code is not None and not self._has_a_row():  # a row may land just before the exit
-                raise LoadError(
-                    f"locust exited with code {code} before any request to {self.host_url}; "
-                    f"log {self.log_path}:\n{self.log_tail()}"
-                )
-            if code is None and time.monotonic() >= deadline:
-                raise LoadError(
-                    f"no request to {self.host_url} recorded in {self.requests_file} within {timeout_s:g}s; "
-                    f"log {self.log_path}:\n{self.log_tail()}"
-                )
-            time.sleep(0.02)  # poll
+                raise LoadError(f"locust exited with code {code} before any request to {self.host_url}; "
+                                f"log {self.log_path}:\n{self.log_tail()}")
+            return False
+
+        wait_until(flowing, timeout_s=timeout_s, interval_s=0.02, error=LoadError, log_tail=self.log_tail,
+                   what=f"no request to {self.host_url} recorded in {self.requests_file}",
+                   hint=f"Locust's log is {self.log_path}.")
 
     def wait(self, *, timeout_s: float) -> int:
         """Waits for the run to end by itself (its duration plus, at most, the

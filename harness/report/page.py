@@ -6,12 +6,14 @@ from datetime import datetime
 from html import escape
 from pathlib import Path
 
+from harness.judgement import Judgement
 from harness.report.runfolder import Run, load_run
-from harness.report.section import anchor, describe_fault, experiment_section, variant_tags
+from harness.report.section import anchor, describe_fault, experiment_section
 from harness.report.style import CSS
-from harness.report.tables import verdicts_table
+from harness.report.tables import variant_tag, verdicts_table
 
 RUN_PAGE = "index.html"
+UNREADABLE_TAG = " <span class='tag bad'>✘ unreadable verdict rows</span>"
 
 
 def when(t_ns: int | None) -> str:
@@ -75,16 +77,17 @@ def overview(run: Run) -> str:
     """A table of contents: one line per experiment with its outcome."""
     rows = []
     for e in run.experiments:
-        good = sum(v["as_expected"] for v in e.verdicts)
-        n = len(e.verdicts)
+        n = len(e.verdicts) + len(e.unreadable)
+        good = n - e.unexpected
         state = "could not be loaded" if e.error else ("INCOMPLETE" if e.frames and not e.frames.complete else "")
         css = "bad" if e.error or good < n or state else "ok"
+        h = e.header
         rows.append(
             f"<tr class='{css}'><td><a href='#{anchor(e)}'>{escape(e.title)}</a></td>"
-            f"<td>{escape(str(e.meta.get('target') or ''))}</td>"
-            f"<td>{variant_tags(e.meta.get('variant')) if e.frames else ''}</td>"
-            f"<td>{escape(describe_fault(e.meta.get('fault'))) if e.frames else ''}</td>"
-            f"<td>{_verdict_tags(e.verdicts)}</td>"
+            f"<td>{escape(h.target) if h else ''}</td>"
+            f"<td>{variant_tag(h.variant, broken=h.broken) if h else ''}</td>"
+            f"<td>{escape(describe_fault(h.fault)) if h else ''}</td>"
+            f"<td>{_verdict_tags(e.verdicts)}{UNREADABLE_TAG if e.unreadable else ''}</td>"
             f"<td class='num'>{good} / {n}</td><td>{escape(state)}</td></tr>"
         )
     if not rows:
@@ -95,16 +98,16 @@ def overview(run: Run) -> str:
     )
 
 
-def _verdict_tags(verdicts: list[dict]) -> str:
+def _verdict_tags(rows: list[Judgement]) -> str:
     """One tag per check: its outcome, coloured by whether that was expected
     (a broken variant's check that fails is green: it was caught)."""
     tags = []
-    for v in verdicts:
-        css = "good" if v["as_expected"] else "bad"
-        mark = "✔" if v["as_expected"] else "✘"
+    for r in rows:
+        css, mark = ("good", "✔") if r.as_expected else ("bad", "✘")
+        v = r.verdict
         tags.append(
-            f"<span class='tag {css}' title='{escape(v['explanation'], quote=True)}'>"
-            f"{mark} {escape(v['check'])}: {escape(v['status'])} ({escape(v['expected'])})</span>"
+            f"<span class='tag {css}' title='{escape(v.explanation, quote=True)}'>"
+            f"{mark} {escape(v.check)}: {escape(v.status)} ({escape(r.expected)})</span>"
         )
     return " ".join(tags)
 
@@ -112,11 +115,11 @@ def _verdict_tags(verdicts: list[dict]) -> str:
 def run_page(run: Run) -> str:
     parts = [summary(run), overview(run)]
     parts += [experiment_section(e) for e in run.experiments]
-    if run.orphans:
+    if run.orphans or run.unreadable:
         parts.append(
             "<section class='exp bad'><h2>Verdicts without an experiment folder</h2>"
             "<p>verdicts.json names these experiments, but the run has no timeline for them.</p>"
-            f"{verdicts_table(run.orphans, with_experiment=True)}</section>"
+            f"{verdicts_table(run.orphans, run.unreadable, with_experiment=True)}</section>"
         )
     generated = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
     parts.append(f"<footer>Generated {escape(generated)} from {escape(str(run.folder))}.</footer>")

@@ -1,8 +1,12 @@
-"""Reading a run folder: its experiments, their frames and their verdicts.
+"""Reading a run folder: its experiments, their frames and their verdict rows.
 
-verdicts.json (written at the end of a run) is preferred; a run that was
-killed before writing it still has the verdict events in each timeline.
-A folder that cannot be loaded becomes an error entry, never an exception.
+verdicts.json (written when a run closes) is preferred; a run killed before
+writing it still has each experiment's verdicts.jsonl, appended as each
+judgement was made. (Runs saved before verdicts.jsonl existed have their
+verdicts as ``verdict`` events at the end of each timeline; those are read
+too, so such a run killed before close still shows them.) A folder that
+cannot be loaded becomes an error card, and a row that cannot be read an
+error entry, never an exception.
 """
 
 from __future__ import annotations
@@ -13,52 +17,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.events import ExperimentStarted
+from harness.judgement import VERDICTS_FILE, VERDICTS_LOG, Judgement, UnreadableRow, parse_rows, read_file, read_log
 from harness.timeline import TIMELINE_FILE, Frames, load_frames, read_jsonl
 
 EXPERIMENTS_DIR = "experiments"
-VERDICTS_FILE = "verdicts.json"
-
-
-def as_expected(row: dict[str, Any]) -> bool:
-    """A check behaved as expected when its status is what was expected; unknown never is."""
-    return row.get("status") in ("pass", "fail") and row.get("status") == row.get("expected")
-
-
-def normalise(row: dict[str, Any], variant: str | None = None) -> dict[str, Any]:
-    """A verdict row with every field the report shows, whatever wrote it."""
-    status = row.get("status")
-    if not status:
-        passed = row.get("passed")
-        status = "pass" if passed is True else "fail" if passed is False else "unknown"
-    expected = row.get("expected") or ("fail" if str(variant or "").startswith("broken") else "pass")
-    out = {
-        "check": str(row.get("check") or "?"),
-        "status": status,
-        "expected": expected,
-        "figures": row.get("figures") if isinstance(row.get("figures"), dict) else {},
-        "explanation": str(row.get("explanation") or ""),
-    }
-    out["as_expected"] = as_expected(out)
-    return out
 
 
 @dataclass
 class Experiment:
-    """One experiment folder: loaded frames, or the error that stopped loading."""
+    """One experiment folder: loaded frames and first event, or the error that stopped loading."""
 
     ident: str
     folder: Path
     frames: Frames | None = None
+    header: ExperimentStarted | None = None
     error: str | None = None
-    verdicts: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def meta(self) -> dict[str, Any]:
-        return self.frames.meta if self.frames else {}
+    verdicts: list[Judgement] = field(default_factory=list)
+    unreadable: list[UnreadableRow] = field(default_factory=list)
 
     @property
     def title(self) -> str:
-        return str(self.meta.get("name") or self.ident)
+        return self.header.name if self.header else self.ident
+
+    @property
+    def unexpected(self) -> int:
+        """Rows not as expected, an unreadable row counted as one."""
+        return sum(not v.as_expected for v in self.verdicts) + len(self.unreadable)
 
 
 @dataclass
@@ -66,32 +51,17 @@ class Run:
     run_id: str
     folder: Path
     experiments: list[Experiment]
-    orphans: list[dict[str, Any]] = field(default_factory=list)
+    orphans: list[Judgement] = field(default_factory=list)
+    unreadable: list[UnreadableRow] = field(default_factory=list)  # rows naming no experiment folder
     verdicts_error: str | None = None
 
-    def all_verdicts(self) -> list[dict[str, Any]]:
-        return [v for e in self.experiments for v in e.verdicts] + self.orphans
-
     def totals(self) -> tuple[int, int, int]:
-        """(as expected, not as expected, of which unknown)."""
-        rows = self.all_verdicts()
-        good = sum(v["as_expected"] for v in rows)
-        unknown = sum(v["status"] not in ("pass", "fail") for v in rows)
-        return good, len(rows) - good, unknown
-
-
-def read_verdicts_file(run_dir: Path) -> tuple[list[dict[str, Any]] | None, str | None]:
-    """The rows of verdicts.json, None when absent, and an error text when unreadable."""
-    path = Path(run_dir) / VERDICTS_FILE
-    if not path.exists():
-        return None, None
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(rows, list):
-            raise ValueError("expected a JSON list of verdict rows")
-        return [r for r in rows if isinstance(r, dict)], None
-    except (OSError, ValueError) as exc:
-        return None, f"{VERDICTS_FILE} could not be read ({exc}); showing the verdicts recorded in the timelines"
+        """(as expected, not as expected, of which unknown); an unreadable row is not as expected."""
+        rows = [v for e in self.experiments for v in e.verdicts] + self.orphans
+        bad_rows = sum(len(e.unreadable) for e in self.experiments) + len(self.unreadable)
+        good = sum(v.as_expected for v in rows)
+        unknown = sum(v.verdict.status == "unknown" for v in rows)
+        return good, len(rows) - good + bad_rows, unknown
 
 
 def experiment_dirs(run_dir: Path) -> list[Path]:
@@ -102,7 +72,9 @@ def experiment_dirs(run_dir: Path) -> list[Path]:
 def _load(folder: Path) -> Experiment:
     exp = Experiment(ident=folder.name, folder=folder)
     try:
-        exp.frames = load_frames(folder)
+        frames = load_frames(folder)
+        exp.header = ExperimentStarted.from_json(frames.meta)
+        exp.frames = frames
     except Exception as exc:  # any broken folder becomes an error card
         exp.error = f"{type(exc).__name__}: {exc}"
     return exp
@@ -112,28 +84,57 @@ def _sort_key(exp: Experiment) -> tuple[float, str]:
     return (exp.frames.t0_ns if exp.frames else math.inf, exp.ident)
 
 
+Rows = tuple[list[Judgement], list[UnreadableRow]]
+
+
+@dataclass
+class RunRows:
+    """A run's verdict rows: per experiment folder, and those naming no folder."""
+
+    per_folder: dict[str, Rows]
+    orphans: Rows
+    error: str | None = None
+
+
+def read_verdicts(run_dir: Path, folders: list[Path]) -> RunRows:
+    """Rows from verdicts.json; an experiment it names no row of (the run was
+    killed before close, or the file is unreadable) has its own verdicts.jsonl."""
+    error = None
+    try:
+        rows, bad = read_file(run_dir) or ([], [])
+    except (OSError, ValueError) as exc:
+        rows, bad = [], []
+        error = f"{VERDICTS_FILE} could not be read ({exc}); showing each experiment's own verdicts"
+    per_folder: dict[str, Rows] = {}
+    for folder in folders:
+        mine = ([r for r in rows if r.experiment == folder.name], [b for b in bad if b.experiment == folder.name])
+        per_folder[folder.name] = mine if mine[0] or mine[1] else _own_rows(folder)
+    orphans = ([r for r in rows if r.experiment not in per_folder], [b for b in bad if b.experiment not in per_folder])
+    return RunRows(per_folder, orphans, error)
+
+
+def _own_rows(folder: Path) -> Rows:
+    """The experiment folder's verdicts.jsonl; in a run saved before it existed,
+    the verdict events its timeline has after the end, with the first event's
+    target, variant and fault."""
+    if (folder / VERDICTS_LOG).exists():
+        return read_log(folder)
+    events = [e for e in read_jsonl(folder / TIMELINE_FILE) if isinstance(e, dict)]
+    first = next((e for e in events if e.get("kind") == "experiment"), {})
+    where = {k: first.get(k) for k in ("target", "variant", "fault")}
+    return parse_rows(dict(e, experiment=folder.name, **where) for e in events if e.get("kind") == "verdict")
+
+
 def load_run(run_dir: Path) -> Run:
     """Every experiment of a run (sorted by first event), with its verdict rows."""
     run_dir = Path(run_dir)
-    experiments = sorted((_load(d) for d in experiment_dirs(run_dir)), key=_sort_key)
-    rows, error = read_verdicts_file(run_dir)
-    claimed: set[int] = set()
+    dirs = experiment_dirs(run_dir)
+    experiments = sorted((_load(d) for d in dirs), key=_sort_key)
+    verdicts = read_verdicts(run_dir, dirs)
     for exp in experiments:
-        variant = exp.meta.get("variant")
-        mine = []
-        if rows is not None:
-            names = {exp.ident, exp.meta.get("name")} - {None}
-            mine = [(i, r) for i, r in enumerate(rows) if r.get("experiment") in names]
-            claimed.update(i for i, _ in mine)
-        if mine:
-            exp.verdicts = [normalise(r, variant) for _, r in mine]
-        elif exp.frames is not None:
-            exp.verdicts = [normalise(v, variant) for v in exp.frames.verdicts]
-    orphans = [] if rows is None else [
-        dict(normalise(r, r.get("variant")), experiment=str(r.get("experiment") or "?"))
-        for i, r in enumerate(rows) if i not in claimed
-    ]
-    return Run(run_id=run_dir.name, folder=run_dir, experiments=experiments, orphans=orphans, verdicts_error=error)
+        exp.verdicts, exp.unreadable = verdicts.per_folder[exp.ident]
+    return Run(run_id=run_dir.name, folder=run_dir, experiments=experiments, orphans=verdicts.orphans[0],
+               unreadable=verdicts.orphans[1], verdicts_error=verdicts.error)
 
 
 def _first_event(folder: Path) -> dict[str, Any] | None:
@@ -181,17 +182,12 @@ def summarise(run_dir: Path) -> RunSummary:
     dirs = experiment_dirs(run_dir)
     firsts = [e for e in (_first_event(d) for d in dirs) if isinstance(e, dict)]
     starts = [int(e["t_ns"]) for e in firsts if isinstance(e.get("t_ns"), (int, float))]
-    rows, _ = read_verdicts_file(run_dir)
-    if rows is not None:
-        verdicts = [normalise(r, r.get("variant")) for r in rows]
-    else:
-        verdicts = []
-        for d in dirs:
-            events = [e for e in read_jsonl(d / TIMELINE_FILE) if isinstance(e, dict)]
-            meta = next((e for e in events if e.get("kind") == "experiment"), {})
-            verdicts += [normalise(e, meta.get("variant")) for e in events if e.get("kind") == "verdict"]
-    good = sum(v["as_expected"] for v in verdicts)
+    verdicts = read_verdicts(run_dir, dirs)
+    every = [*verdicts.per_folder.values(), verdicts.orphans]
+    rows = [r for mine, _ in every for r in mine]
+    bad = [b for _, unreadable in every for b in unreadable]
+    good = sum(v.as_expected for v in rows)
     unfinished = sum(not _finished(d) for d in dirs)
     return RunSummary(
-        run_dir.name, run_dir, min(starts) if starts else None, len(dirs), good, len(verdicts) - good, unfinished
+        run_dir.name, run_dir, min(starts) if starts else None, len(dirs), good, len(rows) - good + len(bad), unfinished
     )

@@ -6,13 +6,14 @@ import re
 from html import escape
 from typing import Any
 
+from harness.events import DrainEvent, FaultDescription
 from harness.report import series as ser
 from harness.report.axes import wants_log
 from harness.report.graph import topology_svg
 from harness.report.membership import has_membership, membership_chart
 from harness.report.runfolder import Experiment
 from harness.report.svg import Axis, Series, Window, empty_chart, line_chart
-from harness.report.tables import errors_table, format_value, verdicts_table
+from harness.report.tables import errors_table, format_value, variant_tag, verdicts_table
 from harness.timeline import Frames
 
 PALETTE = ["#1c7ed6", "#f08c00", "#7048e8", "#2f9e44", "#d6336c", "#0c8599", "#5c940d", "#495057"]
@@ -27,22 +28,25 @@ def anchor(exp: Experiment) -> str:
     return "exp-" + re.sub(r"[^A-Za-z0-9_-]", "-", exp.ident)
 
 
-def describe_fault(fault: Any) -> str:
+def describe_fault(fault: FaultDescription | None) -> str:
     """'latency on b->c (latency_ms=200, jitter_ms=0)' or 'none'."""
-    if not isinstance(fault, dict):
-        return "none" if not fault else str(fault)
-    params = fault.get("params") or {}
-    text = f"{fault.get('kind') or fault.get('fault') or '?'} on {fault.get('on') or '?'}"
-    if params:
-        text += " (" + ", ".join(f"{k}={format_value(v)}" for k, v in params.items()) + ")"
+    if fault is None:
+        return "none"
+    text = f"{fault.kind} on {fault.on or '?'}"
+    if fault.params:
+        text += " (" + ", ".join(f"{k}={format_value(v)}" for k, v in fault.params.items()) + ")"
     return text
 
 
-def variant_tags(variant: Any) -> str:
-    v = str(variant or "?")
-    css = "broken" if v != "correct" else "variant"
-    prefix = "BROKEN variant: " if v.startswith("broken") else "variant: "
-    return f"<span class='tag {css}'>{escape(prefix + v)}</span>"
+def describe_drain(drain: DrainEvent) -> str:
+    """How the drain phase ended; one that never settled says why (its polls' last error)."""
+    polls = f"{drain.polls} poll{'s' * (drain.polls != 1)}"
+    if drain.settled is None:
+        return f"waited {drain.waited_s:.1f} s (nothing to poll)"
+    if drain.settled:
+        return f"settled after {drain.waited_s:.1f} s ({polls})"
+    why = f"last error: {drain.last_error}" if drain.last_error else "every poll answered not settled"
+    return f"did not settle in {drain.waited_s:.1f} s ({polls}); {why}"
 
 
 def _windows(frames: Frames) -> list[Window]:
@@ -118,11 +122,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-") or "probe"
 
 
-def _fault_keys(frames: Frames) -> list[tuple[str, str]]:
+def _fault_keys(exp: Experiment) -> list[tuple[str, str]]:
+    frames, header = exp.frames, exp.header
+    assert frames is not None and header is not None
     keys = []
-    fault = frames.meta.get("fault")
-    if isinstance(fault, dict) and fault.get("on"):
-        keys.append((str(fault["on"]), str(fault.get("kind") or "fault")))
+    if header.fault is not None and header.fault.on:
+        keys.append((header.fault.on, header.fault.kind))
     for f in frames.faults.to_dict("records"):
         key = (clean(f.get("on")), clean(f.get("fault")) or "fault")
         if key[0] and key not in keys:
@@ -131,11 +136,10 @@ def _fault_keys(frames: Frames) -> list[tuple[str, str]]:
 
 
 def _meta_list(exp: Experiment) -> str:
-    frames = exp.frames
-    assert frames is not None
-    meta = frames.meta
-    items = [("target", escape(str(meta.get("target") or "?"))), ("variant", variant_tags(meta.get("variant")))]
-    items.append(("fault", escape(describe_fault(meta.get("fault")))))
+    frames, header = exp.frames, exp.header
+    assert frames is not None and header is not None
+    items = [("target", escape(header.target)), ("variant", variant_tag(header.variant, broken=header.broken))]
+    items.append(("fault", escape(describe_fault(header.fault))))
     for f in frames.faults.to_dict("records"):
         text = f"{clean(f['fault'])} on {clean(f['on']) or '?'}: {f['start_s']:.1f} s – {f['end_s']:.1f} s"
         err = clean(f.get("error"))
@@ -145,6 +149,8 @@ def _meta_list(exp: Experiment) -> str:
         f"{clean(p['phase'])} {p['start_s']:.1f}–{p['end_s']:.1f} s" for p in frames.phases.to_dict("records")
     )
     items.append(("phases", escape(phases or "none recorded")))
+    if frames.drain is not None:
+        items.append(("drain", escape(describe_drain(frames.drain))))
     items.append(("requests", str(len(frames.requests))))
     items.append(("folder", f"<code>{escape(exp.folder.name)}</code>"))
     return "<dl class='meta'>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items) + "</dl>"
@@ -152,11 +158,12 @@ def _meta_list(exp: Experiment) -> str:
 
 def _state(exp: Experiment) -> tuple[str, str]:
     """(css class, short tag html) for the experiment's own outcome."""
-    bad = sum(not v["as_expected"] for v in exp.verdicts)
+    bad = exp.unexpected
     if exp.error:
         return "error", "<span class='tag bad'>could not be loaded</span>"
     if bad:
-        return "bad", f"<span class='tag bad'>{bad} of {len(exp.verdicts)} checks not as expected</span>"
+        n = len(exp.verdicts) + len(exp.unreadable)
+        return "bad", f"<span class='tag bad'>{bad} of {n} checks not as expected</span>"
     if not exp.verdicts:
         return "none", "<span class='tag'>no checks</span>"
     n = len(exp.verdicts)
@@ -167,16 +174,16 @@ def error_card(exp: Experiment) -> str:
     return (
         f"<section class='exp error' id='{anchor(exp)}'><h2>{escape(exp.ident)} {_state(exp)[1]}</h2>"
         f"<p>This experiment folder could not be loaded, so it has no charts.</p><pre>{escape(exp.error or '')}</pre>"
-        + (f"<h3>Verdicts</h3>{verdicts_table(exp.verdicts)}" if exp.verdicts else "")
+        + (f"<h3>Verdicts</h3>{verdicts_table(exp.verdicts, exp.unreadable)}" if exp.verdicts or exp.unreadable else "")
         + "</section>"
     )
 
 
 def experiment_section(exp: Experiment) -> str:
     """The full section, or an error card when the folder did not load."""
-    if exp.frames is None:
+    if exp.frames is None or exp.header is None:
         return error_card(exp)
-    frames = exp.frames
+    frames, header = exp.frames, exp.header
     css, tag = _state(exp)
     incomplete = "" if frames.complete else "<span class='tag incomplete'>INCOMPLETE</span>"
     banner = "" if frames.complete else (
@@ -186,11 +193,11 @@ def experiment_section(exp: Experiment) -> str:
     rows, failed, kinds = ser.error_breakdown(frames)
     return (
         f"<section class='exp {css}' id='{anchor(exp)}'>"
-        f"<h2>{escape(exp.title)} {variant_tags(frames.meta.get('variant'))} {tag} {incomplete}</h2>"
+        f"<h2>{escape(exp.title)} {variant_tag(header.variant, broken=header.broken)} {tag} {incomplete}</h2>"
         f"{banner}{_meta_list(exp)}"
-        f"<h3>Topology</h3>{topology_svg(frames.meta.get('topology') or {}, _fault_keys(frames))}"
+        f"<h3>Topology</h3>{topology_svg(header.topology, _fault_keys(exp))}"
         f"<h3>Timeline</h3>{charts(exp)}"
-        f"<h3>Verdicts</h3>{verdicts_table(exp.verdicts)}"
+        f"<h3>Verdicts</h3>{verdicts_table(exp.verdicts, exp.unreadable)}"
         f"<h3>Failed requests</h3>{errors_table(rows, failed, kinds, len(frames.requests))}"
         "</section>"
     )

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import math
 from html import escape
-from typing import Any
+from typing import Any, Sequence
+
+from harness.judgement import Judgement, UnreadableRow
 
 MAX_VALUE_CHARS = 80
 
@@ -44,25 +46,39 @@ def status_tag(status: str) -> str:
     return f"<span class='tag {css}'>{escape(status)}</span>"
 
 
-def verdicts_table(rows: list[dict[str, Any]], with_experiment: bool = False) -> str:
-    """The checks of one experiment (or orphan rows, with their experiment named)."""
-    if not rows:
+def variant_tag(variant: str, *, broken: bool) -> str:
+    """The variant's name, tagged BROKEN when it is one that violates the pattern."""
+    css, prefix = ("broken", "BROKEN variant: ") if broken else ("variant", "variant: ")
+    return f"<span class='tag {css}'>{escape(prefix + variant)}</span>"
+
+
+def verdicts_table(rows: Sequence[Judgement], unreadable: Sequence[UnreadableRow] = (), with_experiment: bool = False) -> str:
+    """The checks of one experiment (or orphan rows, with their experiment and variant named);
+    a row that could not be read is an error entry of its own."""
+    if not rows and not unreadable:
         return "<p class='muted'>No verdicts were recorded for this experiment.</p>"
     head = ("<th>experiment</th>" if with_experiment else "") + (
         "<th>check</th><th>status</th><th>expected</th><th>as expected</th><th>figures</th><th>explanation</th>"
     )
     body = []
     for r in rows:
-        ok = r["as_expected"]
-        exp_cell = f"<td>{escape(r.get('experiment', ''))}</td>" if with_experiment else ""
+        ok, v = r.as_expected, r.verdict
+        exp_cell = (f"<td>{escape(r.experiment)} {variant_tag(r.variant, broken=r.broken)}</td>"
+                    if with_experiment else "")
         body.append(
             f"<tr class='{'ok' if ok else 'bad'}'>{exp_cell}"
-            f"<td class='check'>{escape(r['check'])}</td>"
-            f"<td>{status_tag(r['status'])}</td>"
-            f"<td>{escape(r['expected'])}</td>"
+            f"<td class='check'>{escape(v.check)}</td>"
+            f"<td>{status_tag(v.status)}</td>"
+            f"<td>{escape(r.expected)}</td>"
             f"<td class='asexp'>{'yes' if ok else 'NO'}</td>"
-            f"<td class='figs'>{figures_html(r['figures'])}</td>"
-            f"<td>{escape(r['explanation'])}</td></tr>"
+            f"<td class='figs'>{figures_html(v.figures)}</td>"
+            f"<td>{escape(v.explanation)}</td></tr>"
+        )
+    for bad in unreadable:
+        exp_cell = f"<td>{escape(bad.experiment or '?')}</td>" if with_experiment else ""
+        body.append(
+            f"<tr class='bad unreadable'>{exp_cell}<td class='check'>?</td><td>{status_tag('error')}</td>"
+            f"<td></td><td class='asexp'>NO</td><td colspan='2'>unreadable verdict row: {escape(bad.error)}</td></tr>"
         )
     return f"<table class='verdicts'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 

@@ -1,55 +1,34 @@
 """Runtimes run a topology's services: ``local`` (subprocesses, the default)
-and ``docker`` (containers on the run's own network)."""
+and ``docker`` (containers on the run's own network). Both are one
+``Deployment`` (deployment.py) over a backend (local/, docker/)."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING, Protocol
 
 from pathlib import Path
 
 from ..errors import SetupError
 from ..topology import Topology
+from ..toxiproxy import ToxiproxyClient
 from .base import Runtime
-
-if TYPE_CHECKING:  # the toxiproxy module imports runtime.labels
-    from ..toxiproxy import ToxiproxyClient
-
-RUNTIMES = ("local", "docker")
+from .deployment import Deployment
+from .toxiproxy_hosts import RUNTIMES, ToxiproxyHost, make_toxiproxy, network_of
 
 
-class ToxiproxyHost(Protocol):
-    """Where a run's Toxiproxy lives: a process on 127.0.0.1, or a container on the run's network."""
-
-    def start(self) -> "ToxiproxyClient": ...
-    def stop(self) -> None: ...
-    def down(self) -> None: ...
-
-
-def make_runtime(name: str, topology: Topology, *, run_id: str, toxiproxy: ToxiproxyClient, log_dir: Path, prefix: str) -> Runtime:
+def make_runtime(name: str, topology: Topology, *, run_id: str, toxiproxy: ToxiproxyClient, log_dir: Path,
+                 prefix: str = "t") -> Deployment:
     """Builds (does not start) the named runtime for a topology."""
     if name == "local":
-        from .local import LocalRuntime
+        from .local import LocalBackend
 
-        return LocalRuntime(topology=topology, run_id=run_id, toxiproxy=toxiproxy, log_dir=log_dir, prefix=prefix)
-    if name == "docker":
-        from .docker import DockerRuntime
+        backend = LocalBackend(folder=topology.folder, source=topology.source)
+    elif name == "docker":
+        from .docker.backend import DockerBackend
 
-        return DockerRuntime(topology=topology, run_id=run_id, toxiproxy=toxiproxy, log_dir=log_dir, prefix=prefix)
-    raise SetupError(f"unknown runtime {name!r}; choose one of {', '.join(RUNTIMES)}")
-
-
-def make_toxiproxy(name: str, *, run_id: str, log_path: Path) -> ToxiproxyHost:
-    """The Toxiproxy a run of the named runtime needs (not started). The docker
-    one also owns the run's network and sweeps what dead docker runs left."""
-    if name == "docker":
-        from .run_network import RunNetwork
-
-        return RunNetwork(run_id=run_id, log_path=log_path)
-    if name == "local":
-        from ..toxiproxy import ToxiproxyServer
-
-        return ToxiproxyServer(run_id=run_id, log_path=log_path)
-    raise SetupError(f"unknown runtime {name!r}; choose one of {', '.join(RUNTIMES)}")
+        backend = DockerBackend(network=network_of(toxiproxy), run_id=run_id)
+    else:
+        raise SetupError(f"unknown runtime {name!r}; choose one of {', '.join(RUNTIMES)}")
+    return Deployment(topology=topology, backend=backend, toxiproxy=toxiproxy, run_id=run_id, log_dir=log_dir,
+                      prefix=prefix)
 
 
-__all__ = ["RUNTIMES", "Runtime", "ToxiproxyHost", "make_runtime", "make_toxiproxy"]
+__all__ = ["RUNTIMES", "Deployment", "Runtime", "ToxiproxyHost", "make_runtime", "make_toxiproxy"]

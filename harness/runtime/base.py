@@ -1,18 +1,16 @@
 """The interface every runtime offers, and what the rest of the harness may use.
 
-Experiments, faults and the CLI only see a ``Runtime``; ``local`` runs
-subprocesses on 127.0.0.1, a ``docker`` runtime will run containers.
+Experiments, faults and the CLI only see a ``Runtime``; ``Deployment``
+(deployment.py) is the one implementation, over a local or docker backend.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
 
 from ..topology import Topology
-
-if TYPE_CHECKING:  # the toxiproxy module imports runtime.labels
-    from ..toxiproxy import ToxiproxyClient
+from ..toxiproxy import ToxiproxyClient
 
 # (service, instance, action, detail) -> None; the experiment records it.
 LifecycleListener = Callable[[str, int, str, str], None]

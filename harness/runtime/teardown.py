@@ -8,9 +8,10 @@ cannot: an interpreter that exits early, or a signal from outside.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import signal
 import threading
-from typing import Any, Protocol
+from typing import Any, Iterator, Protocol
 
 
 class _Downable(Protocol):
@@ -51,13 +52,27 @@ def _on_signal(signum: int, frame: Any) -> None:
     raise Terminated(128 + signum)
 
 
-def install_signal_handlers() -> None:
-    """SIGTERM and SIGHUP unwind the stack like Ctrl-C does (main thread only)."""
+def install_signal_handlers() -> dict[int, Any]:
+    """SIGTERM and SIGHUP unwind the stack like Ctrl-C does (main thread only,
+    and only where nobody set a handler of their own). Returns what to restore."""
+    previous: dict[int, Any] = {}
     if threading.current_thread() is not threading.main_thread():
-        return
+        return previous
     for sig in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(sig) in (signal.SIG_DFL, None):
-            signal.signal(sig, _on_signal)
+            previous[sig] = signal.signal(sig, _on_signal)
+    return previous
+
+
+@contextlib.contextmanager
+def unwinding_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP unwind while the block runs; the handlers before it come back after."""
+    previous = install_signal_handlers()
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 atexit.register(down_all)

@@ -41,8 +41,12 @@ import stat
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from targetkit import envconfig
+from targetkit.envconfig import ConfigError
 
 INSTALL_HINT = "install PostgreSQL (Debian: apt-get install postgresql), or set PG_BINDIR"
 FALLBACK_PREFIX = "harness-bulkhead-pg-"
@@ -79,29 +83,14 @@ class Account:
     groups: tuple[int, ...] = ()
 
 
-def _int_env(env: dict[str, str], key: str, default: int | None, lo: int, hi: int) -> int:
-    raw = env.get(key, "").strip()
-    if not raw:
-        if default is None:
-            raise SetupError(f"{key} is required", 2)
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SetupError(f"{key} must be an integer, got {raw!r}", 2) from None
-    if not lo <= value <= hi:
-        raise SetupError(f"{key} must be between {lo} and {hi}, got {value}", 2)
-    return value
-
-
-def _bind_host(env: dict[str, str]) -> str:
+def _bind_host(env: Mapping[str, str]) -> str:
     """BIND_HOST as an IP address: it decides who pg_hba.conf lets in, so no guessing at names."""
     raw = env.get("BIND_HOST", "").strip() or "127.0.0.1"
     try:
         ipaddress.ip_address(raw)
     except ValueError:
-        raise SetupError(f"BIND_HOST must be an IP address to listen on (the docker runtime sets 0.0.0.0; "
-                         f"unset means 127.0.0.1), got {raw!r}", 2) from None
+        raise ConfigError(f"BIND_HOST must be an IP address to listen on (the docker runtime sets 0.0.0.0; "
+                          f"unset means 127.0.0.1), got {raw!r}") from None
     return raw
 
 
@@ -110,16 +99,14 @@ def serves_network(config: Config) -> bool:
     return not ipaddress.ip_address(config.bind_host).is_loopback
 
 
-def load_config(env: dict[str, str]) -> Config:
+def load_config(env: Mapping[str, str]) -> Config:
     """Read the env contract, so a typo fails with the variable's name, not a postgres log."""
-    data_dir = env.get("DATA_DIR", "").strip()
-    if not data_dir:
-        raise SetupError("DATA_DIR is required (a folder for this instance's cluster)", 2)
+    data_dir = envconfig.text(env, "DATA_DIR", hint="a folder for this instance's cluster")
     return Config(
-        port=_int_env(env, "PORT", None, 1, 65535),
+        port=envconfig.port(env),
         bind_host=_bind_host(env),
         data_dir=Path(data_dir).resolve(),
-        max_connections=_int_env(env, "PG_MAX_CONNECTIONS", 100, 10, 10000),
+        max_connections=envconfig.integer(env, "PG_MAX_CONNECTIONS", 100, minimum=10, maximum=10000),
         shared_buffers=env.get("PG_SHARED_BUFFERS", "").strip() or "16MB",
         os_user=env.get("PG_OS_USER", "").strip() or "postgres",
         run_id=env.get("HARNESS_RUN", "").strip() or "norun",
@@ -316,6 +303,9 @@ def main() -> int:
         pgdata, socket_dir = place_cluster(config, who)
         init_cluster(bindir, pgdata, who)
         write_hba(pgdata, config)
+    except ConfigError as exc:
+        print(f"postgres wrapper: {exc}", file=sys.stderr)
+        return 2
     except SetupError as exc:
         print(f"postgres wrapper: {exc}", file=sys.stderr)
         return exc.code

@@ -14,22 +14,25 @@ connection and checkout waits and is rejected with them.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 
-from http_json import JsonHandler, Server
+from targetkit import envconfig
+from targetkit.program import run
+from targetkit.serving import JsonHandler, Server, serve
+
 from pools import Pool, PoolExhausted, QueryTimeout, Watchdog, connect_bounded
 
 VARIANTS = ("correct", "shared-pool", "leaky-pool")
+DB_ADDRESS = "host:port of the database, via its link"
 MAX_SLOW_MS = 60_000
 SCHEMA = """CREATE TABLE IF NOT EXISTS orders (
     id bigserial PRIMARY KEY,
@@ -39,10 +42,6 @@ CHECKOUT_SQL = "INSERT INTO orders (amount_cents) VALUES (%s) RETURNING id"
 # pg_sleep in FROM runs exactly once, before the aggregate.
 REPORT_SQL = ("SELECT count(*), coalesce(sum(amount_cents), 0) "
               "FROM pg_sleep(%s) AS s, orders")
-
-
-class ConfigError(Exception):
-    """A bad environment: reported on stderr, exit status 2."""
 
 
 @dataclass(frozen=True)
@@ -60,48 +59,21 @@ class Config:
     db_name: str
 
 
-def _int_env(env: dict[str, str], key: str, default: int | None, minimum: int) -> int:
-    raw = env.get(key, "").strip()
-    if not raw:
-        if default is None:
-            raise ConfigError(f"{key} is required")
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{key} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{key} must be >= {minimum}, got {value}")
-    return value
-
-
-def _addr_env(env: dict[str, str], key: str) -> tuple[str, int]:
-    raw = env.get(key, "").strip()
-    host, sep, port = raw.rpartition(":")
-    if not raw:
-        raise ConfigError(f"{key} is required (host:port of the database, via its link)")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"{key} must be host:port, got {raw!r}")
-    return host, int(port)
-
-
-def load_config(env: dict[str, str]) -> Config:
+def load_config(env: Mapping[str, str]) -> Config:
     """Read and validate the env contract, so a typo fails at start, not under load."""
-    variant = env.get("VARIANT", "correct").strip() or "correct"
-    if variant not in VARIANTS:
-        raise ConfigError(f"unknown VARIANT {variant!r}; expected one of {', '.join(VARIANTS)}")
+    variant = envconfig.variant(env, VARIANTS)
     return Config(
-        port=_int_env(env, "PORT", None, 1),
-        critical_addr=_addr_env(env, "CRITICAL_ADDR"),
-        reports_addr=_addr_env(env, "REPORTS_ADDR"),
-        critical_pool_size=_int_env(env, "CRITICAL_POOL_SIZE", 4, 1),
-        reports_pool_size=_int_env(env, "REPORTS_POOL_SIZE", 4, 1),
-        pool_wait_ms=_int_env(env, "POOL_WAIT_MS", 100, 0),
-        query_timeout_ms=_int_env(env, "QUERY_TIMEOUT_MS", 2000, 1),
-        report_query_ms=_int_env(env, "REPORT_QUERY_MS", 20, 0),
+        port=envconfig.integer(env, "PORT", None, minimum=1),
+        critical_addr=envconfig.address(env, "CRITICAL_ADDR", hint=DB_ADDRESS),
+        reports_addr=envconfig.address(env, "REPORTS_ADDR", hint=DB_ADDRESS),
+        critical_pool_size=envconfig.integer(env, "CRITICAL_POOL_SIZE", 4, minimum=1),
+        reports_pool_size=envconfig.integer(env, "REPORTS_POOL_SIZE", 4, minimum=1),
+        pool_wait_ms=envconfig.integer(env, "POOL_WAIT_MS", 100, minimum=0),
+        query_timeout_ms=envconfig.integer(env, "QUERY_TIMEOUT_MS", 2000, minimum=1),
+        report_query_ms=envconfig.integer(env, "REPORT_QUERY_MS", 20, minimum=0),
         variant=variant,
-        db_user=env.get("DB_USER", "").strip() or "postgres",
-        db_name=env.get("DB_NAME", "").strip() or "postgres",
+        db_user=envconfig.text(env, "DB_USER", "postgres"),
+        db_name=envconfig.text(env, "DB_NAME", "postgres"),
     )
 
 
@@ -135,7 +107,7 @@ def make_pools(config: Config) -> dict[str, Pool]:
 
 
 class App:
-    """The routes, as (status, body) pairs; HTTP lives in http_json."""
+    """The routes, as (status, body) pairs; HTTP lives in Handler."""
 
     def __init__(self, config: Config, pools: dict[str, Pool]) -> None:
         self.config = config
@@ -220,42 +192,51 @@ class App:
         return {"pools": pools, "variant": self.config.variant, "ready": self.ready.is_set()}
 
 
-def main() -> int:
-    try:
-        config = load_config(dict(os.environ))
-    except ConfigError as exc:
-        print(f"bulkhead app: configuration error: {exc}", file=sys.stderr)
-        return 2
+class Handler(JsonHandler):
+    """Every route answered by the App set on the class by start(); the method does not matter
+    (the fault switch /admin/slow_reports is a POST)."""
+
+    server_version = "bulkhead-app"
+    service_name = "bulkhead app"
+    error_fields = ("error", "status")
+    app: App
+
+    def do_GET(self) -> None:
+        if not self.drain_body():
+            return
+        url = urlsplit(self.path)
+        try:
+            status, body = self.app.route(url.path, parse_qs(url.query))
+        except Exception as exc:  # a bug here must still answer JSON
+            self.log_error("route failed: %r", exc)
+            status, body = 500, {"error": "internal", "detail": f"{type(exc).__name__}: {exc}"[:200]}
+        self.send_json(status, body)
+
+    do_POST = do_GET
+
+
+def start(config: Config) -> int:
     pools = make_pools(config)
-    app = App(config, pools)
-    JsonHandler.router = app
-    host = os.environ.get("BIND_HOST", "127.0.0.1")  # the docker runtime sets 0.0.0.0 inside a container
-    try:
-        server = Server((host, config.port), JsonHandler)
-    except OSError as exc:
-        print(f"bulkhead app: cannot listen on {host}:{config.port}: {exc}", file=sys.stderr)
-        return 1
+    Handler.app = app = App(config, pools)
     stopping = threading.Event()
-    threading.Thread(target=app.warm_up, args=(stopping,), name="warm-up", daemon=True).start()
 
-    def stop(signum: int, _frame: object) -> None:
+    def warm_up() -> None:
+        threading.Thread(target=app.warm_up, args=(stopping,), name="warm-up", daemon=True).start()
+
+    def stop(server: Server) -> None:
         stopping.set()
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        server.shutdown()
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print(f"bulkhead app [{config.variant}] on {host}:{config.port}; critical via "
-          f"{config.critical_addr[0]}:{config.critical_addr[1]}, reports via "
-          f"{config.reports_addr[0]}:{config.reports_addr[1]}", file=sys.stderr, flush=True)
-    try:
-        server.serve_forever(poll_interval=0.1)
-    finally:
-        server.server_close()
+    def close() -> None:
         for pool in set(pools.values()):
             pool.close()
-    print("bulkhead app: stopped", file=sys.stderr, flush=True)
-    return 0
+
+    def banner(at: str) -> str:
+        return (f"bulkhead app [{config.variant}] on {at}; critical via {config.critical_addr[0]}:"
+                f"{config.critical_addr[1]}, reports via {config.reports_addr[0]}:{config.reports_addr[1]}")
+
+    return serve(Handler, config.port, banner, on_start=warm_up, on_signal=stop, on_stop=close)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("bulkhead app", load_config, start))

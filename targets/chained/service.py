@@ -17,28 +17,24 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 
+from targetkit import envconfig
+from targetkit.envconfig import ConfigError
+from targetkit.program import run
+from targetkit.serving import JsonHandler, serve
+
 VARIANTS = ("correct", "no-timeouts", "fixed-timeouts", "sticky-failure")
 DEADLINE_HEADER = "X-Deadline-Ms"
 CALLER_HEADER = "X-Caller"
-REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-           502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
-
-
-class ConfigError(Exception):
-    """A bad environment: reported on stderr, exit status 2."""
 
 
 @dataclass(frozen=True)
@@ -60,46 +56,26 @@ class Config:
         return f"{self.name}->{self.downstream_name}"
 
 
-def _int_env(env: dict[str, str], key: str, default: int | None, minimum: int) -> int:
-    raw = env.get(key, "").strip()
-    if not raw:
-        if default is None:
-            raise ConfigError(f"{key} is required")
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{key} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{key} must be >= {minimum}, got {value}")
-    return value
-
-
-def load_config(env: dict[str, str]) -> Config:
+def load_config(env: Mapping[str, str]) -> Config:
     """Read and validate the env contract, so a typo fails at start, not under load."""
-    name = env.get("SERVICE_NAME", "").strip()
-    if not name:
-        raise ConfigError("SERVICE_NAME is required (a, b or c)")
-    variant = env.get("VARIANT", "correct").strip() or "correct"
-    if variant not in VARIANTS:
-        raise ConfigError(f"unknown VARIANT {variant!r}; expected one of {', '.join(VARIANTS)}")
-    downstream_url = env.get("DOWNSTREAM_URL", "").strip().rstrip("/") or None
+    name = envconfig.text(env, "SERVICE_NAME", hint="a, b or c")
+    variant = envconfig.variant(env, VARIANTS)
     downstream_name = env.get("DOWNSTREAM_NAME", "").strip() or None
-    if downstream_url and not downstream_name:
+    if env.get("DOWNSTREAM_URL", "").strip().rstrip("/") and not downstream_name:
         raise ConfigError("DOWNSTREAM_NAME is required when DOWNSTREAM_URL is set")
-    if downstream_url and not downstream_url.startswith(("http://", "https://")):
-        raise ConfigError(f"DOWNSTREAM_URL must be an http(s) URL, got {downstream_url!r}")
+    downstream_url = envconfig.url(env, "DOWNSTREAM_URL", "", schemes=("http", "https"),
+                                   shape="an http(s) URL") or None
     return Config(
-        port=_int_env(env, "PORT", None, 1),
+        port=envconfig.integer(env, "PORT", None, minimum=1),
         name=name,
         downstream_url=downstream_url,
         downstream_name=downstream_name if downstream_url else None,
-        budget_ms=_int_env(env, "BUDGET_MS", 800, 1),
-        hop_timeout_ms=_int_env(env, "HOP_TIMEOUT_MS", 2000, 1),
-        reserve_ms=_int_env(env, "RESERVE_MS", 100, 0),
+        budget_ms=envconfig.integer(env, "BUDGET_MS", 800, minimum=1),
+        hop_timeout_ms=envconfig.integer(env, "HOP_TIMEOUT_MS", 2000, minimum=1),
+        reserve_ms=envconfig.integer(env, "RESERVE_MS", 100, minimum=0),
         variant=variant,
-        fixed_timeout_ms=_int_env(env, "FIXED_TIMEOUT_MS", 100, 1),
-        work_ms=_int_env(env, "WORK_MS", 0, 0),
+        fixed_timeout_ms=envconfig.integer(env, "FIXED_TIMEOUT_MS", 100, minimum=1),
+        work_ms=envconfig.integer(env, "WORK_MS", 0, minimum=0),
     )
 
 
@@ -274,26 +250,21 @@ class Service:
                      "status": status}, False
 
 
-class Handler(BaseHTTPRequestHandler):
-    """HTTP/1.1 keep-alive; each response goes out in one socket write.
+class Handler(JsonHandler):
+    """GET /, /health and /admin/state, answered by the Service set on the class by start()."""
 
-    One write matters because a Toxiproxy latency toxic delays every chunk:
-    separate header and body writes would double the injected latency.
-    """
-
-    protocol_version = "HTTP/1.1"
     server_version = "chained-service"
-    service: Service  # set on the class by main()
+    service: Service
 
     def do_GET(self) -> None:
-        if not self._drain_body():
+        if not self.drain_body():
             return
         path = self.path.split("?", 1)[0]
         svc = self.service
         if path == "/health":
-            self._send(200, {"ok": True, "service": svc.config.name})
+            self.send_json(200, {"ok": True, "service": svc.config.name})
         elif path == "/admin/state":
-            self._send(200, {"service": svc.config.name, **svc.state.snapshot()})
+            self.send_json(200, {"service": svc.config.name, **svc.state.snapshot()})
         elif path == "/":
             svc.state.begin()
             status, own_timeout = 500, False
@@ -306,96 +277,21 @@ class Handler(BaseHTTPRequestHandler):
                         "detail": f"{type(exc).__name__}: {exc}"[:200]}
             finally:
                 svc.state.end(status, own_timeout)
-            self._send(status, body)
+            self.send_json(status, body)
         else:
-            self._send(404, {"error": "not found", "service": svc.config.name, "path": path})
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """Replace http.server's HTML error page: errors are always JSON."""
-        self.close_connection = True
-        self._send(code, {"error": message or REASONS.get(code, "error"),
-                          "service": self.service.config.name, "status": code})
-
-    def _drain_body(self) -> bool:
-        """Read and drop a request body, so the next keep-alive request parses."""
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            self.send_error(400, "bad Content-Length")
-            return False
-        if length > 0:
-            self.rfile.read(length)
-        return True
-
-    def _send(self, status: int, body: dict[str, Any]) -> None:
-        payload = json.dumps(body).encode()
-        reason = REASONS.get(status) or self.responses.get(status, ("",))[0]
-        head = (f"HTTP/1.1 {status} {reason}\r\n"
-                "Content-Type: application/json\r\n"
-                f"Content-Length: {len(payload)}\r\n"
-                f"Connection: {'close' if self.close_connection else 'keep-alive'}\r\n\r\n")
-        try:
-            self.wfile.write(head.encode("latin-1") + payload)
-        except OSError:
-            self.close_connection = True  # the client left; nothing to tell it
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """No per-request lines: the harness records requests itself."""
-
-    def log_error(self, format: str, *args: Any) -> None:
-        sys.stderr.write(f"[{self.service.config.name}] error: {format % args}\n")
+            self.not_found(path)
 
 
-class Server(ThreadingHTTPServer):
-    """ThreadingHTTPServer with a real listen backlog.
-
-    socketserver's default backlog is 5. While this process is paused the
-    kernel still completes handshakes into the backlog; once it is full, new
-    connects hang in SYN retries. Toxiproxy (v2.12) dials its upstream inside
-    its accept loop without a timeout, so one hung dial stops the whole proxy
-    until the kernel's retry succeeds, tens of seconds after the resume. Real
-    servers listen with hundreds to thousands (nginx 511, gunicorn 2048).
-    """
-
-    request_queue_size = 1024
-    daemon_threads = True
-
-
-def main() -> int:
-    try:
-        config = load_config(dict(os.environ))
-    except ConfigError as exc:
-        print(f"chained service: configuration error: {exc}", file=sys.stderr)
-        return 2
+def start(config: Config) -> int:
     # trust_env=False: a proxy from the environment must never carry 127.0.0.1 calls.
     client = httpx.Client(trust_env=False, timeout=None,
                           limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+    Handler.service_name = config.name
     Handler.service = Service(config, client)
-    host = os.environ.get("BIND_HOST", "127.0.0.1")  # the docker runtime sets 0.0.0.0 inside a container
-    try:
-        server = Server((host, config.port), Handler)
-    except OSError as exc:
-        print(f"chained service {config.name}: cannot listen on {host}:{config.port}: {exc}",
-              file=sys.stderr)
-        return 1
-
-    def stop(signum: int, _frame: object) -> None:
-        # shutdown() waits for serve_forever, so it cannot run in this (the serving) thread.
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     role = f"-> {config.downstream_url} ({config.hop})" if config.downstream_url else "(leaf)"
-    print(f"chained service {config.name} [{config.variant}] on {host}:{config.port} {role}",
-          file=sys.stderr, flush=True)
-    try:
-        server.serve_forever(poll_interval=0.1)
-    finally:
-        server.server_close()
-        client.close()
-    print(f"chained service {config.name}: stopped", file=sys.stderr, flush=True)
-    return 0
+    return serve(Handler, config.port, lambda at: f"chained service {config.name} [{config.variant}] on {at} {role}",
+                 name=f"chained service {config.name}", on_stop=client.close)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("chained service", load_config, start))

@@ -13,16 +13,17 @@ read, before any work, with the same clock as the harness's timeline
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
 from collections import deque
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
-from envconfig import ConfigError, load_dep
-from serving import JsonHandler, serve
+from targetkit.program import run
+from targetkit.serving import JsonHandler, serve
+
+from config import DepConfig, load_dep
 
 
 class Arrivals:
@@ -46,7 +47,7 @@ class Arrivals:
 
 
 class DepHandler(JsonHandler):
-    arrivals: Arrivals  # set by main()
+    arrivals: Arrivals  # set by start()
 
     def do_GET(self) -> None:
         arrived_ns = time.time_ns()
@@ -56,34 +57,21 @@ class DepHandler(JsonHandler):
         if url.path == "/health":
             self.send_json(200, {"ok": True, "service": self.service_name})
         elif url.path == "/admin/arrivals":
-            self._arrivals_since(url.query)
+            since_ns = self.since_ns(url.query)
+            if since_ns is not None:
+                self.send_json(200, {"service": self.service_name, **self.arrivals.since(since_ns)})
         elif url.path == "/":
             n = self.arrivals.add(arrived_ns)
             self.send_json(200, {"service": self.service_name, "n": n})
         else:
-            self.send_json(404, {"error": "not found", "service": self.service_name,
-                                 "path": url.path})
-
-    def _arrivals_since(self, query: str) -> None:
-        raw = parse_qs(query).get("since_ns", ["0"])[0]
-        try:
-            since_ns = int(raw)
-        except ValueError:
-            self.send_json(400, {"error": "since_ns must be an integer", "service": self.service_name})
-            return
-        self.send_json(200, {"service": self.service_name, **self.arrivals.since(since_ns)})
+            self.not_found(url.path)
 
 
-def main() -> int:
-    try:
-        config = load_dep(os.environ)
-    except ConfigError as exc:
-        print(f"circuit_breaker dep: configuration error: {exc}", file=sys.stderr)
-        return 2
+def start(config: DepConfig) -> int:
     DepHandler.service_name = config.name
     DepHandler.arrivals = Arrivals(config.arrivals_kept)
     return serve(DepHandler, config.port, f"circuit_breaker dep {config.name}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("circuit_breaker dep", load_dep, start))

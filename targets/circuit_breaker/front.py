@@ -11,7 +11,6 @@ to fail: ``no-breaker`` calls dep every time, ``never-closes`` never half-opens.
 from __future__ import annotations
 
 import math
-import os
 import sys
 import threading
 import time
@@ -20,9 +19,11 @@ from typing import Any
 
 import httpx
 
+from targetkit.program import run
+from targetkit.serving import JsonHandler, serve
+
 from breaker import Breaker, Permit
-from envconfig import ConfigError, FrontConfig, load_front
-from serving import JsonHandler, serve
+from config import FrontConfig, load_front
 
 Answer = tuple[int, dict[str, Any] | bytes, bool]  # (status, body, counts as a failure)
 
@@ -125,7 +126,7 @@ class Front:
 
 
 class FrontHandler(JsonHandler):
-    front: Front  # set by main()
+    front: Front  # set by start()
 
     def do_GET(self) -> None:
         if not self.drain_body():
@@ -145,15 +146,10 @@ class FrontHandler(JsonHandler):
                         "detail": f"{type(exc).__name__}: {exc}"[:200]}
             self.send_json(status, body, headers)
         else:
-            self.send_json(404, {"error": "not found", "service": self.service_name, "path": path})
+            self.not_found(path)
 
 
-def main() -> int:
-    try:
-        config = load_front(os.environ)
-    except ConfigError as exc:
-        print(f"circuit_breaker front: configuration error: {exc}", file=sys.stderr)
-        return 2
+def start(config: FrontConfig) -> int:
     # trust_env=False: a proxy from the environment must never carry 127.0.0.1 calls.
     client = httpx.Client(trust_env=False, timeout=None,
                           limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
@@ -167,4 +163,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("circuit_breaker front", load_front, start))

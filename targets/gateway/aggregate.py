@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cache import Cache
-from envconfig import Backend, GatewayConfig
+from config import Backend, GatewayConfig
 from fanout import CallHeaders, Outcome, call_parallel, call_sequential
 
 

@@ -21,10 +21,13 @@ import threading
 import time
 from collections import deque
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
-from envconfig import BackendConfig, load_backend
-from serving import Handler, run, serve
+from targetkit.program import run
+from targetkit.serving import serve
+
+from config import BackendConfig, load_backend
+from handler import Handler
 
 
 class Arrivals:
@@ -54,21 +57,23 @@ def data_for(service: str, user: str) -> dict[str, Any]:
 
 
 class BackendHandler(Handler):
-    config: BackendConfig  # set by main()
+    config: BackendConfig  # set by start()
     arrivals: Arrivals
 
     def do_GET(self) -> None:
-        if not self.read_body():
+        if not self.drain_body():
             return
         url = urlsplit(self.path)
         if url.path == "/health":
-            self.reply(200, {"ok": True, "service": self.service_name})
+            self.send_json(200, {"ok": True, "service": self.service_name})
         elif url.path == "/admin/arrivals":
-            self._arrivals(url.query)
+            since_ns = self.since_ns(url.query)
+            if since_ns is not None:
+                self.send_json(200, {"service": self.service_name, **self.arrivals.since(since_ns)})
         elif url.path == "/data":
             self._data()
         else:
-            self.reply(404, {"error": "not found", "service": self.service_name, "path": url.path})
+            self.not_found(url.path)
 
     def _data(self) -> None:
         key = self.headers.get("X-Gateway-Key", "").encode()
@@ -76,28 +81,22 @@ class BackendHandler(Handler):
         user = self.headers.get("X-User") or None
         n = self.arrivals.add(self.headers.get("X-Request-Id"), user, trusted)
         if not trusted:
-            self.reply(403, {"error": "forbidden", "service": self.service_name,
-                             "detail": "only the gateway may call this service"})
+            self.send_json(403, {"error": "forbidden", "service": self.service_name,
+                                 "detail": "only the gateway may call this service"})
         elif user is None:
-            self.reply(400, {"error": "no X-User", "service": self.service_name})
+            self.send_json(400, {"error": "no X-User", "service": self.service_name})
         else:
             if self.config.work_ms:
                 time.sleep(self.config.work_ms / 1000)  # the work a real backend does (a query)
-            self.reply(200, {"service": self.service_name, "n": n, "data": data_for(self.service_name, user)})
-
-    def _arrivals(self, query: str) -> None:
-        raw = parse_qs(query).get("since_ns", ["0"])[0]
-        if not raw.lstrip("-").isdigit():
-            self.reply(400, {"error": "since_ns must be an integer", "service": self.service_name})
-            return
-        self.reply(200, {"service": self.service_name, **self.arrivals.since(int(raw))})
+            self.send_json(200, {"service": self.service_name, "n": n, "data": data_for(self.service_name, user)})
 
 
 def start(config: BackendConfig) -> int:
     BackendHandler.service_name = config.name
     BackendHandler.config = config
     BackendHandler.arrivals = Arrivals(config.arrivals_kept)
-    return serve(BackendHandler, config.port, f"gateway backend {config.name} (work {config.work_ms} ms)")
+    return serve(BackendHandler, config.port, f"gateway backend {config.name} (work {config.work_ms} ms)",
+                 says_stopped=False)
 
 
 if __name__ == "__main__":

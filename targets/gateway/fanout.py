@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from envconfig import Backend
+from config import Backend
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,13 @@ import time
 import uuid
 from typing import Any
 
+from targetkit.program import run
+from targetkit.serving import serve
+
 from aggregate import Aggregator
-from envconfig import Backend, GatewayConfig, load_gateway
+from config import Backend, GatewayConfig, load_gateway
 from fanout import CallHeaders
-from serving import Handler, run, serve
+from handler import Handler
 from tokens import Policy, TokenError, bearer, unverified_subject, verify
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -85,20 +88,20 @@ class Gateway:
 
 
 class GatewayHandler(Handler):
-    gateway: Gateway  # set by main()
+    gateway: Gateway  # set by start()
 
     def do_GET(self) -> None:
-        if not self.read_body():
+        if not self.drain_body():
             return
         path = self.path.split("?", 1)[0]
         if path == "/health":
-            self.reply(200, {"ok": True, "service": self.service_name})
+            self.send_json(200, {"ok": True, "service": self.service_name})
         elif path == "/admin/state":
-            self.reply(200, self.gateway.state())
+            self.send_json(200, self.gateway.state())
         elif path in self.gateway.routes:
             self._api(path)
         else:
-            self.reply(404, {"error": "not found", "service": self.service_name, "path": path})
+            self.not_found(path)
 
     def _api(self, route: str) -> None:
         given = self.headers.get("X-Request-Id", "")
@@ -109,11 +112,11 @@ class GatewayHandler(Handler):
             self.log_error("answer failed: %r", exc)
             status, headers = 500, {}
             body = {"error": "internal", "service": self.service_name, "detail": f"{type(exc).__name__}"}
-        self.reply(status, body, {**headers, "X-Request-Id": request_id})
+        self.send_json(status, body, {**headers, "X-Request-Id": request_id})
 
     def do_POST(self) -> None:
-        if self.read_body():
-            self.reply(405, {"error": "method not allowed", "service": self.service_name}, {"Allow": "GET"})
+        if self.drain_body():
+            self.send_json(405, {"error": "method not allowed", "service": self.service_name}, {"Allow": "GET"})
 
     do_PUT = do_DELETE = do_PATCH = do_POST
 
@@ -123,7 +126,7 @@ def start(config: GatewayConfig) -> int:
     GatewayHandler.gateway = Gateway(config)
     parts = ", ".join(f"{b.name}{'?' if b.optional else ''} {b.timeout_ms} ms ttl {b.ttl_s:g} s"
                       for b in config.backends)
-    return serve(GatewayHandler, config.port, f"gateway [{config.variant}] -> {parts}")
+    return serve(GatewayHandler, config.port, f"gateway [{config.variant}] -> {parts}", says_stopped=False)
 
 
 if __name__ == "__main__":

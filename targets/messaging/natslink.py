@@ -18,7 +18,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolic
 from nats.js.errors import BadRequestError, NoStreamResponseError, NotFoundError
 
 from brokerlink import Delivery, OverConnection, Voice
-from envconfig import Link
+from config import Link
 from outbox import Order
 
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import sqlite3
 import sys
@@ -40,9 +39,11 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
+from targetkit.program import run
+from targetkit.serving import JsonHandler, serve
+
 from brokerlink import Publisher, open_publisher
-from envconfig import ConfigError, ProducerConfig, load_producer
-from httpjson import JsonHandler, serve
+from config import ProducerConfig, load_producer
 from loopthread import LoopThread
 from outbox import Order, OutboxFull, Store
 
@@ -195,7 +196,7 @@ def parse_order(raw: bytes) -> Order | str:
 
 
 class ProducerHandler(JsonHandler):
-    producer: Producer  # set by main()
+    producer: Producer  # set by start()
 
     def do_POST(self) -> None:
         raw = self.read_body()
@@ -231,12 +232,7 @@ class ProducerHandler(JsonHandler):
             self.not_found(url.path)
 
 
-def main() -> int:
-    try:
-        config = load_producer(os.environ)
-    except ConfigError as exc:
-        print(f"messaging producer: configuration error: {exc}", file=sys.stderr)
-        return 2
+def start(config: ProducerConfig) -> int:
     store = Store(config.data_dir / "producer.sqlite3", outbox_max=config.outbox_max)
     loop = LoopThread(config.link.kind)
     conn = open_publisher(config.link, config.name, timeout_s=config.publish_timeout_ms / 1000,
@@ -255,8 +251,8 @@ def main() -> int:
 
     banner = (f"messaging producer {config.name} [{config.variant}] -> {config.link.kind} at {config.link.broker_addr} "
               f"({config.hop}; publish timeout {config.publish_timeout_ms} ms, outbox {store.outbox_size} pending)")
-    return serve(ProducerHandler, config.host, config.port, banner, on_stop=stop)
+    return serve(ProducerHandler, config.port, banner, host=config.host, on_stop=stop)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("messaging producer", load_producer, start))

@@ -26,7 +26,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, DeliveryMode
 
 from brokerlink import Delivery, OverConnection, Voice
-from envconfig import Link
+from config import Link
 from outbox import Order
 
 CONNECT_TIMEOUT_S = 2.0  # a paused broker accepts TCP (its backlog) but never finishes the handshake

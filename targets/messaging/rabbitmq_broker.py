@@ -34,9 +34,12 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
+from collections.abc import Mapping
 
-from envconfig import BrokerConfig, ConfigError, load_broker
+from targetkit.envconfig import ConfigError
+from targetkit.program import run
+
+from config import BrokerConfig, load_broker
 
 INSTALL_HINT = ("install RabbitMQ (Debian: apt-get install rabbitmq-server, or `make setup`), "
                 "or set RABBITMQ_SERVER_BIN to its rabbitmq-server script")
@@ -158,15 +161,17 @@ def supervise(node: subprocess.Popen[bytes], epmd: subprocess.Popen[bytes]) -> i
     return 0 if stopping else (node.returncode or 1)
 
 
-def main() -> int:
-    try:
-        config = load_broker(os.environ, bin_key="RABBITMQ_SERVER_BIN")
-        server = find_binary(config.server_bin, SERVER_CANDIDATES, "rabbitmq-server", INSTALL_HINT)
-        epmd_bin = find_binary(os.environ.get("EPMD_BIN", "").strip(), EPMD_CANDIDATES, "epmd",
-                               "install Erlang (Debian: apt-get install erlang-base, a dependency of rabbitmq-server)")
-    except ConfigError as exc:
-        print(f"rabbitmq broker: configuration error: {exc}", file=sys.stderr)
-        return 2
+def load(env: Mapping[str, str]) -> tuple[BrokerConfig, str, str]:
+    """The contract, and the node's and epmd's binaries it names (or the usual places have)."""
+    config = load_broker(env, bin_key="RABBITMQ_SERVER_BIN")
+    server = find_binary(config.server_bin, SERVER_CANDIDATES, "rabbitmq-server", INSTALL_HINT)
+    epmd_bin = find_binary(env.get("EPMD_BIN", "").strip(), EPMD_CANDIDATES, "epmd",
+                           "install Erlang (Debian: apt-get install erlang-base, a dependency of rabbitmq-server)")
+    return config, server, epmd_bin
+
+
+def start(setup: tuple[BrokerConfig, str, str]) -> int:
+    config, server, epmd_bin = setup
     epmd_port, dist_port = free_port(), free_port()
     env = node_env(config, epmd_port=epmd_port, dist_port=dist_port)
     epmd = subprocess.Popen([epmd_bin, "-port", str(epmd_port), "-address", "127.0.0.1"], env=env)
@@ -184,4 +189,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("rabbitmq broker", load, start))

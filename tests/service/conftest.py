@@ -1,5 +1,6 @@
-"""Fixtures of the harness's own tests: a real Toxiproxy server and a
-run id whose processes must all be gone when a test ends."""
+"""Fixtures of the harness's own tests: a real Toxiproxy server, a run id
+whose processes must all be gone when a test ends, and a launcher of target
+programs that ends them all."""
 
 from __future__ import annotations
 
@@ -9,19 +10,10 @@ from typing import Iterator
 import pytest
 
 from harness.runtime.labels import new_run_id
-from harness.toxiproxy import ToxiproxyClient, ToxiproxyServer
+from harness.runtime.toxiproxy_hosts import LocalToxiproxy
+from harness.toxiproxy import ToxiproxyClient
 
-
-def labelled_pids(run_id: str) -> list[int]:
-    from harness.runtime.labels import process_labels
-
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            labels = process_labels(int(entry.name))
-            if labels and labels.get("HARNESS_RUN") == run_id:
-                pids.append(int(entry.name))
-    return pids
+from .launcher import Launcher, labelled_pids
 
 
 @pytest.fixture
@@ -33,5 +25,12 @@ def run_id() -> Iterator[str]:
 
 @pytest.fixture
 def toxiproxy(tmp_path: Path, run_id: str) -> Iterator[ToxiproxyClient]:
-    with ToxiproxyServer(run_id=run_id, log_path=tmp_path / "toxiproxy.log") as client:
+    with LocalToxiproxy(run_id=run_id, log_path=tmp_path / "toxiproxy.log") as client:
         yield client
+
+
+@pytest.fixture
+def launcher(tmp_path: Path) -> Iterator[Launcher]:
+    """Starts target programs; at teardown, also after a failure, every one is stopped."""
+    with Launcher(tmp_path) as started:
+        yield started

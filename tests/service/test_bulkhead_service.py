@@ -9,15 +9,14 @@ from signals to the database's process tree. One cluster serves the module
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,12 +24,11 @@ import httpx
 import psycopg
 import pytest
 
-from harness.runtime.labels import label_env, new_run_id, process_labels
-from harness.runtime.processes import signal_group
+from harness.runtime.ports import free_port
 
-from .service_processes import free_port
+from .launcher import TARGETS, Launcher, Proc, live_in_group, wait_for
 
-TARGET = Path(__file__).resolve().parents[2] / "targets" / "bulkhead"
+TARGET = TARGETS / "bulkhead"
 POOL_WAIT_MS = 100
 SLACK_MS = 150  # scheduling, Python, the HTTP round trip
 T = TypeVar("T")
@@ -38,85 +36,29 @@ T = TypeVar("T")
 
 def poll(what: str, check: Callable[[], T | None], *, within_s: float) -> T:
     """Call check until it returns something truthy; fail naming what never happened."""
-    deadline = time.monotonic() + within_s
-    last: Any = None
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-            last = result
-        except (OSError, httpx.TransportError, psycopg.Error) as exc:
-            last = exc
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {within_s} s; last: {last!r}")
-        time.sleep(0.01)  # poll
+    return wait_for(what, check, within_s=within_s, retry=(OSError, httpx.TransportError, psycopg.Error),
+                    interval_s=0.01)
 
 
-@dataclass
-class Proc:
-    name: str
-    port: int
-    popen: subprocess.Popen[bytes]
-    log: Path
-    data_dir: Path | None = None
+class Bulkhead:
+    """PostgreSQL and apps on a launcher, and what the tests ask of them."""
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def __init__(self, launcher: Launcher) -> None:
+        self.launcher, self.http, self.tmp = launcher, launcher.http, launcher.folder
 
-    @property
-    def addr(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def signal(self, sig: signal.Signals) -> None:
-        """To the whole tree, as the runtime does: postgres's children leave the group."""
-        if not signal_group(self.popen, sig):
-            raise ProcessLookupError(self.popen.pid)
-
-    def group_alive(self) -> bool:
-        try:
-            os.killpg(self.popen.pid, 0)
-            return True
-        except ProcessLookupError:
-            return False
-
-
-@dataclass
-class Launcher:
-    """Starts postgres and apps, remembers them all, and ends every one (and its group)."""
-
-    tmp: Path
-    run_id: str
-    procs: list[Proc] = field(default_factory=list)
-    http: httpx.Client = field(default_factory=lambda: httpx.Client(trust_env=False, timeout=10))
-
-    def start(self, name: str, script: str, port: int | None = None,
-              data_dir: Path | None = None, **env: Any) -> Proc:
-        port = port or free_port()
-        full_env = {**os.environ, "PORT": str(port), **label_env(self.run_id),
-                    **{k: str(v) for k, v in env.items()}}
-        if data_dir is not None:
-            full_env["DATA_DIR"] = str(data_dir)
-        log = self.tmp / f"{name}-{port}-{len(self.procs)}.log"
-        with log.open("wb") as out:
-            popen = subprocess.Popen([sys.executable, str(TARGET / script)], env=full_env,
-                                     stdout=out, stderr=out, stdin=subprocess.DEVNULL,
-                                     cwd=TARGET, start_new_session=True)
-        proc = Proc(name, port, popen, log, data_dir)
-        self.procs.append(proc)
-        return proc
+    def start(self, name: str, script: str, port: int | None = None, **env: Any) -> Proc:
+        return self.launcher.program("bulkhead", script, name, port=port, **env)
 
     def postgres(self, data_dir: Path | None = None, port: int | None = None) -> Proc:
-        data_dir = data_dir or self.tmp / f"db-{len(self.procs)}.data"
+        data_dir = data_dir or self.tmp / f"db-{len(self.launcher.procs)}.data"
         data_dir.mkdir(parents=True, exist_ok=True)
-        return self.start("db", "postgres.py", port=port, data_dir=data_dir)
+        return self.start("db", "postgres.py", port=port, DATA_DIR=data_dir)
 
     def db_ready(self, db: Proc, *, within_s: float = 15.0) -> None:
         """Poll until the server answers a query (it listens before it accepts them)."""
         def answers() -> bool:
-            if db.popen.poll() is not None:
-                pytest.fail(f"postgres exited {db.popen.returncode}: {db.log.read_text()}")
+            if db.exited() is not None:
+                pytest.fail(f"postgres exited {db.exited()}: {db.log_text()}")
             with psycopg.connect(host="127.0.0.1", port=db.port, user="postgres",
                                  dbname="postgres", connect_timeout=2) as conn:
                 return conn.execute("SELECT 1").fetchone() == (1,)
@@ -131,11 +73,7 @@ class Launcher:
         return app
 
     def healthy(self, app: Proc, *, within_s: float = 15.0) -> None:
-        def ok() -> bool:
-            if app.popen.poll() is not None:
-                pytest.fail(f"app exited {app.popen.returncode}: {app.log.read_text()}")
-            return self.http.get(f"{app.url}/health", timeout=1).status_code == 200
-        poll(f"app {app.url}/health", ok, within_s=within_s)
+        self.launcher.healthy(app, within_s=within_s)
 
     def get(self, proc: Proc, path: str) -> tuple[httpx.Response, float]:
         started = time.monotonic()
@@ -145,67 +83,46 @@ class Launcher:
     def pools(self, app: Proc) -> dict[str, dict[str, Any]]:
         return self.get(app, "/admin/state")[0].json()["pools"]
 
-    def stop(self, proc: Proc, grace_s: float = 5.0) -> int:
-        """SIGCONT and SIGTERM to the group, SIGKILL after grace_s; wait until the group is gone."""
-        if proc.popen.poll() is None:
-            for sig in (signal.SIGCONT, signal.SIGTERM):
-                try:
-                    proc.signal(sig)
-                except ProcessLookupError:
-                    pass
-            try:
-                proc.popen.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                pass
-        if proc.group_alive():
-            proc.signal(signal.SIGKILL)
-        code = proc.popen.wait()
-        poll(f"process group of {proc.name} gone", lambda: not proc.group_alive(), within_s=5)
-        return code
+    def stop(self, proc: Proc) -> int:
+        return self.launcher.stop(proc)
 
-    def close(self) -> None:
-        """End every process, remove clusters placed outside tmp, check nothing is left."""
-        try:
-            for proc in reversed(self.procs):
-                self.stop(proc)
-        finally:
-            self.http.close()
-            for proc in self.procs:
-                link = proc.data_dir / "pgdata" if proc.data_dir else None
-                if link is not None and link.is_symlink():  # the root fallback (postgres.py)
-                    shutil.rmtree(link.resolve().parent, ignore_errors=True)
-        left = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
-                if (process_labels(pid) or {}).get("HARNESS_RUN") == self.run_id]
-        assert left == [], f"processes of this test are still alive: {left}"
+
+@contextmanager
+def bulkhead_in(folder: Path) -> Iterator[Bulkhead]:
+    """A Bulkhead whose processes all end when it closes; then the clusters placed outside
+    folder (postgres.py's fallback for root, behind a pgdata symlink) are removed too."""
+    launcher = Launcher(folder)
+    try:
+        with launcher:
+            yield Bulkhead(launcher)
+    finally:
+        for proc in launcher.procs:
+            link = Path(proc.env["DATA_DIR"]) / "pgdata" if "DATA_DIR" in proc.env else None
+            if link is not None and link.is_symlink():
+                shutil.rmtree(link.resolve().parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Launcher, Proc]]:
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Bulkhead, Proc]]:
     """One cluster for the tests that do not kill it."""
-    launcher = Launcher(tmp_path_factory.mktemp("bulkhead-db"), new_run_id())
-    try:
-        db = launcher.postgres()
-        launcher.db_ready(db)
-        yield launcher, db
-    finally:
-        launcher.close()
+    with bulkhead_in(tmp_path_factory.mktemp("bulkhead-db")) as bulkhead:
+        db = bulkhead.postgres()
+        bulkhead.db_ready(db)
+        yield bulkhead, db
 
 
 @pytest.fixture
-def launch(tmp_path: Path) -> Iterator[Launcher]:
-    launcher = Launcher(tmp_path, new_run_id())
-    try:
-        yield launcher
-    finally:
-        launcher.close()
+def launch(tmp_path: Path) -> Iterator[Bulkhead]:
+    with bulkhead_in(tmp_path) as bulkhead:
+        yield bulkhead
 
 
 @pytest.fixture
-def db(shared: tuple[Launcher, Proc]) -> Proc:
+def db(shared: tuple[Bulkhead, Proc]) -> Proc:
     return shared[1]
 
 
-def test_checkout_and_report_answer_and_are_counted(launch: Launcher, db: Proc) -> None:
+def test_checkout_and_report_answer_and_are_counted(launch: Bulkhead, db: Proc) -> None:
     app = launch.app(db.addr)
     first, _ = launch.get(app, "/checkout")
     second, _ = launch.get(app, "/checkout")
@@ -228,7 +145,7 @@ def test_checkout_and_report_answer_and_are_counted(launch: Launcher, db: Proc) 
 
 @pytest.mark.parametrize("variant", ["correct", "shared-pool"])
 def test_saturated_reports_are_rejected_fast_and_checkout_is_isolated(
-        launch: Launcher, db: Proc, variant: str) -> None:
+        launch: Bulkhead, db: Proc, variant: str) -> None:
     app = launch.app(db.addr, VARIANT=variant, CRITICAL_POOL_SIZE=2, REPORTS_POOL_SIZE=2)
     full = 2 if variant == "correct" else 4  # the shared pool has both sizes together
     with ThreadPoolExecutor(max_workers=16) as pool:
@@ -262,7 +179,7 @@ def test_saturated_reports_are_rejected_fast_and_checkout_is_isolated(
         assert state["critical"]["rejected"] == 3 + 8
 
 
-def test_admin_state_shows_in_use_and_waiting(launch: Launcher, db: Proc) -> None:
+def test_admin_state_shows_in_use_and_waiting(launch: Bulkhead, db: Proc) -> None:
     app = launch.app(db.addr, REPORTS_POOL_SIZE=1, POOL_WAIT_MS=3000)
     with ThreadPoolExecutor(max_workers=2) as pool:
         first = pool.submit(launch.get, app, "/report?slow_ms=600")
@@ -280,7 +197,7 @@ def test_admin_state_shows_in_use_and_waiting(launch: Launcher, db: Proc) -> Non
         == launch.pools(app)["reports"]
 
 
-def test_slow_query_times_out_naming_the_pool(launch: Launcher, db: Proc) -> None:
+def test_slow_query_times_out_naming_the_pool(launch: Bulkhead, db: Proc) -> None:
     app = launch.app(db.addr, QUERY_TIMEOUT_MS=300)
     resp, elapsed_ms = launch.get(app, "/report?slow_ms=2000")
     assert resp.status_code == 504, resp.text
@@ -291,7 +208,7 @@ def test_slow_query_times_out_naming_the_pool(launch: Launcher, db: Proc) -> Non
     assert (reports["errors"], reports["idle_connections"]) == (1, 4)  # the cancelled one was kept
 
 
-def test_paused_database_costs_at_most_the_query_timeout(launch: Launcher, db: Proc) -> None:
+def test_paused_database_costs_at_most_the_query_timeout(launch: Bulkhead, db: Proc) -> None:
     app = launch.app(db.addr, QUERY_TIMEOUT_MS=400, CRITICAL_POOL_SIZE=2)
     db.signal(signal.SIGSTOP)
     try:
@@ -308,7 +225,7 @@ def test_paused_database_costs_at_most_the_query_timeout(launch: Launcher, db: P
          within_s=3)
 
 
-def test_health_waits_for_the_database_and_a_killed_one_recovers(launch: Launcher) -> None:
+def test_health_waits_for_the_database_and_a_killed_one_recovers(launch: Bulkhead) -> None:
     port = free_port()
     app = launch.app(f"127.0.0.1:{port}", wait_ready=False)
     health = poll("app up, database not yet", lambda: launch.get(app, "/health")[0], within_s=10)
@@ -319,7 +236,7 @@ def test_health_waits_for_the_database_and_a_killed_one_recovers(launch: Launche
     assert launch.get(app, "/checkout")[0].status_code == 200
     db.signal(signal.SIGKILL)
     db.popen.wait()
-    poll("every postgres process gone", lambda: not db.group_alive(), within_s=5)
+    poll("every postgres process gone", lambda: not live_in_group(db.popen.pid), within_s=5)
     resp, elapsed_ms = launch.get(app, "/checkout")
     assert resp.status_code == 503, resp.text
     assert resp.json() | {"error": "database unavailable", "pool": "critical"} == resp.json()
@@ -334,7 +251,9 @@ def test_health_waits_for_the_database_and_a_killed_one_recovers(launch: Launche
 
 
 def load_wrapper(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """postgres.py as a module (targets/ is not a package); dataclasses need it in sys.modules."""
+    """postgres.py as a module (targets/ is not a package); dataclasses need it in sys.modules,
+    and it imports the target kit from targets/."""
+    monkeypatch.syspath_prepend(str(TARGETS))
     spec = importlib.util.spec_from_file_location("bulkhead_postgres", TARGET / "postgres.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -343,7 +262,7 @@ def load_wrapper(monkeypatch: pytest.MonkeyPatch) -> Any:
     return module
 
 
-def test_postgres_wrapper_names_what_is_missing(tmp_path: Path,
+def test_postgres_wrapper_names_what_is_missing(launch: Bulkhead, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     wrapper = load_wrapper(monkeypatch)
     empty = tmp_path / "empty"
@@ -351,10 +270,14 @@ def test_postgres_wrapper_names_what_is_missing(tmp_path: Path,
     with pytest.raises(wrapper.SetupError, match="apt-get install postgresql"):
         wrapper.find_bindir({"PATH": str(empty)}, lib_root=empty)
 
-    def run(**env: str) -> subprocess.CompletedProcess[str]:
-        base = {k: v for k, v in os.environ.items() if k not in ("PORT", "DATA_DIR", "PG_BINDIR")}
-        return subprocess.run([sys.executable, str(TARGET / "postgres.py")], env={**base, **env},
-                              capture_output=True, text=True, timeout=20)
+    @dataclass
+    class Ran:
+        returncode: int
+        stderr: str
+
+    def run(**env: str) -> Ran:
+        proc = launch.start("db", "postgres.py", **{"DATA_DIR": "", "PG_BINDIR": "", **env})
+        return Ran(proc.popen.wait(timeout=20), proc.log_text())
 
     missing = run(PORT="5999", DATA_DIR=str(tmp_path / "d"), PG_BINDIR=str(empty))
     assert missing.returncode == 1
@@ -398,9 +321,9 @@ def test_postgres_wrapper_lets_the_network_in_only_off_loopback(tmp_path: Path,
     ({"CRITICAL_ADDR": "127.0.0.1"}, "CRITICAL_ADDR must be host:port"),
     ({"VARIANT": "bogus"}, "unknown VARIANT"),
 ])
-def test_app_bad_env_exits_2_naming_the_variable(launch: Launcher, env: dict[str, str],
+def test_app_bad_env_exits_2_naming_the_variable(launch: Bulkhead, env: dict[str, str],
                                                  named: str) -> None:
     settings = {"CRITICAL_ADDR": "127.0.0.1:1", "REPORTS_ADDR": "127.0.0.1:1", **env}
     proc = launch.start("app", "service.py", **settings)
     assert proc.popen.wait(timeout=10) == 2
-    assert named in proc.log.read_text()
+    assert named in proc.log_text()

@@ -6,52 +6,33 @@ which is enough to show the hop naming, deadline propagation and each variant.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from .service_processes import Proc, free_port, stop, wait_healthy
+from .launcher import Launcher, Proc
 
-SERVICE = Path(__file__).resolve().parents[2] / "targets" / "chained" / "service.py"
 BUDGET_MS = 800
 
 
-@dataclass
-class Launcher:
-    """Starts services and remembers them all, so teardown can stop every one."""
+class Chain:
+    """A -> B -> C and other shapes of the chained service, on the shared launcher."""
 
-    tmp: Path
-    procs: list[Proc] = field(default_factory=list)
-    http: httpx.Client = field(default_factory=lambda: httpx.Client(trust_env=False, timeout=10))
+    def __init__(self, launcher: Launcher) -> None:
+        self.launcher, self.http = launcher, launcher.http
 
-    def start(self, name: str, port: int | None = None, downstream: Proc | None = None,
-              **env: Any) -> Proc:
-        port = port or free_port()
-        full_env = {**os.environ, "PORT": str(port), "SERVICE_NAME": name,
-                    "BUDGET_MS": str(BUDGET_MS), **{k: str(v) for k, v in env.items()}}
+    def start(self, name: str, port: int | None = None, downstream: Proc | None = None, **env: Any) -> Proc:
         if downstream:
-            full_env |= {"DOWNSTREAM_URL": downstream.url, "DOWNSTREAM_NAME": downstream.name}
-        log = self.tmp / f"{name}-{port}-{len(self.procs)}.log"
-        with log.open("wb") as out:
-            popen = subprocess.Popen([sys.executable, str(SERVICE)], env=full_env,
-                                     stdout=out, stderr=out, start_new_session=True)
-        proc = Proc(name, port, popen, log)
-        self.procs.append(proc)
-        return proc
+            env |= {"DOWNSTREAM_URL": downstream.url, "DOWNSTREAM_NAME": downstream.name}
+        return self.launcher.program("chained", "service.py", name, port=port,
+                                     **{"SERVICE_NAME": name, "BUDGET_MS": BUDGET_MS, **env})
 
-    def ready(self, *procs: Proc, within_s: float = 10.0) -> None:
-        """Poll /health until every service answers; fail naming the one that did not."""
-        wait_healthy(self.http, procs, within_s=within_s)
+    def ready(self, *procs: Proc) -> None:
+        self.launcher.healthy(*procs)
 
     def chain(self, variant: str = "correct", **c_env: Any) -> tuple[Proc, Proc, Proc]:
         c = self.start("c", VARIANT=variant, **c_env)
@@ -66,21 +47,15 @@ class Launcher:
         return resp, (time.monotonic() - started) * 1000
 
     def stop(self, proc: Proc) -> int:
-        return stop(proc)
+        return self.launcher.stop(proc)
 
 
 @pytest.fixture
-def launch(tmp_path: Path) -> Iterator[Launcher]:
-    launcher = Launcher(tmp_path)
-    try:
-        yield launcher
-    finally:
-        for proc in launcher.procs:
-            launcher.stop(proc)
-        launcher.http.close()
+def launch(launcher: Launcher) -> Chain:
+    return Chain(launcher)
 
 
-def test_chain_answers_with_full_path_and_exits_cleanly(launch: Launcher) -> None:
+def test_chain_answers_with_full_path_and_exits_cleanly(launch: Chain) -> None:
     a, b, c = launch.chain()
     resp, _ = launch.get(a)
     assert resp.status_code == 200
@@ -92,7 +67,7 @@ def test_chain_answers_with_full_path_and_exits_cleanly(launch: Launcher) -> Non
     assert [launch.stop(p) for p in (a, b, c)] == [0, 0, 0]
 
 
-def test_paused_leaf_times_out_naming_hop_then_recovers(launch: Launcher) -> None:
+def test_paused_leaf_times_out_naming_hop_then_recovers(launch: Chain) -> None:
     a, _, c = launch.chain()
     c.signal(signal.SIGSTOP)
     resp, elapsed_ms = launch.get(a)
@@ -105,7 +80,7 @@ def test_paused_leaf_times_out_naming_hop_then_recovers(launch: Launcher) -> Non
     assert resp.status_code == 200, resp.text
 
 
-def test_killed_leaf_is_unavailable_fast(launch: Launcher) -> None:
+def test_killed_leaf_is_unavailable_fast(launch: Chain) -> None:
     a, _, c = launch.chain()
     c.signal(signal.SIGKILL)
     c.popen.wait()
@@ -116,7 +91,7 @@ def test_killed_leaf_is_unavailable_fast(launch: Launcher) -> None:
     assert elapsed_ms < 300
 
 
-def test_deadline_is_propagated_not_restarted(launch: Launcher) -> None:
+def test_deadline_is_propagated_not_restarted(launch: Chain) -> None:
     a, _, _ = launch.chain(WORK_MS=400)
     resp, elapsed_ms = launch.get(a, **{"X-Deadline-Ms": "200"})
     assert resp.status_code == 504, resp.text
@@ -127,7 +102,7 @@ def test_deadline_is_propagated_not_restarted(launch: Launcher) -> None:
     assert resp.json()["hop"] == "client->a"
 
 
-def test_sticky_failure_never_recovers(launch: Launcher) -> None:
+def test_sticky_failure_never_recovers(launch: Chain) -> None:
     a, b, c = launch.chain("sticky-failure")
     assert launch.get(a)[0].status_code == 200
     c.signal(signal.SIGKILL)
@@ -143,7 +118,7 @@ def test_sticky_failure_never_recovers(launch: Launcher) -> None:
     assert state["downstream_calls"] == 2  # the marked-dead answer made no call
 
 
-def test_fixed_timeouts_fail_latency_that_fits_the_budget(launch: Launcher) -> None:
+def test_fixed_timeouts_fail_latency_that_fits_the_budget(launch: Chain) -> None:
     c = launch.start("c", WORK_MS=150)
     b_ok = launch.start("b", downstream=c)
     a_ok = launch.start("a", downstream=b_ok)
@@ -156,7 +131,7 @@ def test_fixed_timeouts_fail_latency_that_fits_the_budget(launch: Launcher) -> N
     assert resp.json()["hop"] in {"a->b", "b->c"}
 
 
-def test_no_timeouts_waits_as_long_as_its_dependency(launch: Launcher) -> None:
+def test_no_timeouts_waits_as_long_as_its_dependency(launch: Chain) -> None:
     a, _, c = launch.chain("no-timeouts")
     c.signal(signal.SIGSTOP)
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -171,7 +146,7 @@ def test_no_timeouts_waits_as_long_as_its_dependency(launch: Launcher) -> None:
     assert elapsed_ms > BUDGET_MS + 400
 
 
-def test_unknown_variant_exits_2(launch: Launcher) -> None:
+def test_unknown_variant_exits_2(launch: Chain) -> None:
     proc = launch.start("a", VARIANT="bogus")
     assert proc.popen.wait(timeout=10) == 2
-    assert "unknown VARIANT" in proc.log.read_text()
+    assert "unknown VARIANT" in proc.log_text()

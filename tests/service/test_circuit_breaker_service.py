@@ -9,27 +9,22 @@ arrived (its /admin/arrivals), with front's /admin/state as the cross-check.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
+from harness.runtime.ports import free_port
 from harness.topology import load
 
-from .service_processes import Proc, free_port, stop, wait_healthy
+from ..json_server import JsonServer, Request
+from .launcher import Launcher, Proc, wait_for
 
-TARGET = Path(__file__).resolve().parents[2] / "targets" / "circuit_breaker"
 SPEC = load("circuit_breaker").spec
 TIMEOUT_MS = SPEC["call_timeout_ms"]
 
@@ -42,25 +37,15 @@ class Reply:
     elapsed_ms: float
 
 
-@dataclass
-class Launcher:
-    """Starts front and dep and remembers every process, so teardown can stop them all."""
+class Breaker:
+    """front and dep on the shared launcher, and what the tests ask of them."""
 
-    tmp: Path
-    procs: list[Proc] = field(default_factory=list)
-    http: httpx.Client = field(default_factory=lambda: httpx.Client(trust_env=False, timeout=10))
+    def __init__(self, launcher: Launcher) -> None:
+        self.launcher, self.http = launcher, launcher.http
 
     def start(self, role: str, **env: Any) -> Proc:
-        port = free_port()
-        full_env = {**os.environ, "PORT": str(port), "SERVICE_NAME": role, "INSTANCE": "0",
-                    **{k: str(v) for k, v in env.items()}}
-        log = self.tmp / f"{role}-{port}.log"
-        with log.open("wb") as out:
-            popen = subprocess.Popen([sys.executable, str(TARGET / f"{role}.py")], env=full_env,
-                                     stdout=out, stderr=out, start_new_session=True)
-        proc = Proc(role, port, popen, log)
-        self.procs.append(proc)
-        return proc
+        return self.launcher.program("circuit_breaker", f"{role}.py", role,
+                                     **{"SERVICE_NAME": role, "INSTANCE": 0, **env})
 
     def pair(self, variant: str = "correct", **front_env: Any) -> tuple[Proc, Proc]:
         """A dep and a front calling it, both healthy."""
@@ -69,9 +54,8 @@ class Launcher:
         self.ready(dep, front)
         return front, dep
 
-    def ready(self, *procs: Proc, within_s: float = 10.0) -> None:
-        """Poll /health until every service answers; fail naming the one that did not."""
-        wait_healthy(self.http, procs, within_s=within_s)
+    def ready(self, *procs: Proc) -> None:
+        self.launcher.healthy(*procs)
 
     def get(self, proc: Proc, path: str = "/") -> Reply:
         started = time.monotonic()
@@ -90,61 +74,26 @@ class Launcher:
         return self.get(dep, f"/admin/arrivals?since_ns={since_ns}").body
 
     def stop(self, proc: Proc) -> int:
-        return stop(proc)
-
-
-def wait_for(what: str, probe: Callable[[], Any], ok: Callable[[Any], bool], *,
-             within_s: float) -> tuple[Any, float]:
-    """Poll probe until ok(value); returns the value and the seconds it took."""
-    started = time.monotonic()
-    while True:
-        value = probe()
-        if ok(value):
-            return value, time.monotonic() - started
-        if time.monotonic() - started > within_s:
-            pytest.fail(f"{what} not seen within {within_s} s; last: {value!r}")
-        time.sleep(0.01)  # poll
+        return self.launcher.stop(proc)
 
 
 @pytest.fixture
-def launch(tmp_path: Path) -> Iterator[Launcher]:
-    launcher = Launcher(tmp_path)
-    try:
-        yield launcher
-    finally:
-        for proc in launcher.procs:
-            launcher.stop(proc)
-        launcher.http.close()
+def launch(launcher: Launcher) -> Breaker:
+    return Breaker(launcher)
 
 
 @pytest.fixture
-def status_server() -> Iterator[tuple[str, Callable[[int], None]]]:
+def status_server(json_server: Callable[..., JsonServer]) -> Iterator[tuple[str, Callable[[int], None]]]:
     """A dependency in this process answering a chosen status, to show which ones count."""
     chosen = {"status": 200}
 
-    class Answer(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            payload = b'{"service": "stub"}'
-            self.send_response(chosen["status"])
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+    def answer(_request: Request) -> tuple[int, dict[str, Any]]:
+        return chosen["status"], {"service": "stub"}
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", lambda s: chosen.update(status=s)
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield json_server(answer).url, lambda s: chosen.update(status=s)
 
 
-def trip_with_paused_dep(launch: Launcher, front: Proc, dep: Proc) -> float:
+def trip_with_paused_dep(launch: Breaker, front: Proc, dep: Proc) -> float:
     """Pause dep and send FAILURE_THRESHOLD calls at once; all time out and open the breaker."""
     dep.signal(signal.SIGSTOP)
     replies = launch.burst(front, SPEC["failure_threshold"])
@@ -166,7 +115,7 @@ def test_topology_env_agrees_with_spec() -> None:
         "correct": False, "no-breaker": True, "never-closes": True}
 
 
-def test_closed_passes_dep_answer_through_and_dep_counts_arrivals(launch: Launcher) -> None:
+def test_closed_passes_dep_answer_through_and_dep_counts_arrivals(launch: Breaker) -> None:
     front, dep = launch.pair()
     before_ns = time.time_ns()
     first, second = launch.get(front), launch.get(front)
@@ -184,7 +133,7 @@ def test_closed_passes_dep_answer_through_and_dep_counts_arrivals(launch: Launch
     assert [launch.stop(p) for p in (front, dep)] == [0, 0]
 
 
-def test_opens_after_threshold_then_fails_fast(launch: Launcher) -> None:
+def test_opens_after_threshold_then_fails_fast(launch: Breaker) -> None:
     front = launch.start("front", DEP_URL=f"http://127.0.0.1:{free_port()}")  # nothing listens
     launch.ready(front)
     threshold = SPEC["failure_threshold"]
@@ -216,7 +165,7 @@ def test_opens_after_threshold_then_fails_fast(launch: Launcher) -> None:
     assert (state["calls"], state["fast_failed"]) == (threshold, 200)
 
 
-def test_open_keeps_calls_off_dep_then_half_open_probes_close_it(launch: Launcher) -> None:
+def test_open_keeps_calls_off_dep_then_half_open_probes_close_it(launch: Breaker) -> None:
     open_s, probes = 1.0, SPEC["half_open_probes"]
     front, dep = launch.pair(OPEN_S=open_s)
     assert launch.get(front).status == 200
@@ -251,7 +200,7 @@ def test_open_keeps_calls_off_dep_then_half_open_probes_close_it(launch: Launche
     assert (state["opened"], state["fast_failed"], state["failures_in_window"]) == (1, 20, 0)
 
 
-def test_half_open_lets_only_the_probes_through_and_a_failed_probe_reopens(launch: Launcher) -> None:
+def test_half_open_lets_only_the_probes_through_and_a_failed_probe_reopens(launch: Breaker) -> None:
     open_s, probes, threshold = 1.0, SPEC["half_open_probes"], SPEC["failure_threshold"]
     front, dep = launch.pair(OPEN_S=open_s)
     trip_with_paused_dep(launch, front, dep)
@@ -271,7 +220,7 @@ def test_half_open_lets_only_the_probes_through_and_a_failed_probe_reopens(launc
     assert launch.arrivals(dep)["count"] == threshold + probes
 
 
-def test_5xx_counts_as_a_failure_but_4xx_does_not(launch: Launcher, status_server) -> None:
+def test_5xx_counts_as_a_failure_but_4xx_does_not(launch: Breaker, status_server) -> None:
     url, answer_with = status_server
     front = launch.start("front", DEP_URL=url, FAILURE_THRESHOLD=3)
     launch.ready(front)
@@ -287,7 +236,7 @@ def test_5xx_counts_as_a_failure_but_4xx_does_not(launch: Launcher, status_serve
     assert launch.get(front).status == 503
 
 
-def test_failures_older_than_the_window_do_not_count(launch: Launcher) -> None:
+def test_failures_older_than_the_window_do_not_count(launch: Breaker) -> None:
     front = launch.start("front", DEP_URL=f"http://127.0.0.1:{free_port()}",
                          FAILURE_THRESHOLD=3, WINDOW_S=0.5)
     launch.ready(front)
@@ -301,7 +250,7 @@ def test_failures_older_than_the_window_do_not_count(launch: Launcher) -> None:
     assert launch.state(front)["state"] == "open"
 
 
-def test_no_breaker_calls_dep_every_time(launch: Launcher) -> None:
+def test_no_breaker_calls_dep_every_time(launch: Breaker) -> None:
     front = launch.start("front", DEP_URL=f"http://127.0.0.1:{free_port()}", VARIANT="no-breaker")
     launch.ready(front)
     n = 3 * SPEC["failure_threshold"]
@@ -311,7 +260,7 @@ def test_no_breaker_calls_dep_every_time(launch: Launcher) -> None:
                     "failures_in_window": n, "transitions": []} == state
 
 
-def test_never_closes_keeps_failing_fast_after_dep_recovers(launch: Launcher) -> None:
+def test_never_closes_keeps_failing_fast_after_dep_recovers(launch: Breaker) -> None:
     open_s = 0.5
     front, dep = launch.pair("never-closes", OPEN_S=open_s)
     opened_at = trip_with_paused_dep(launch, front, dep)
@@ -334,14 +283,14 @@ def test_never_closes_keeps_failing_fast_after_dep_recovers(launch: Launcher) ->
     ("HALF_OPEN_PROBES", "0"), ("FAST_FAIL_STATUS", "200"), ("CALL_TIMEOUT_MS", "1.5"),
     ("VARIANT", "bogus"), ("DEP_URL", ""),
 ])
-def test_bad_env_exits_2_naming_the_variable(launch: Launcher, key: str, value: str) -> None:
+def test_bad_env_exits_2_naming_the_variable(launch: Breaker, key: str, value: str) -> None:
     env = {"DEP_URL": "http://127.0.0.1:9", key: value}
     proc = launch.start("front", **env)
     assert proc.popen.wait(timeout=10) == 2
-    assert key in proc.log.read_text()
+    assert key in proc.log_text()
 
 
-def test_dep_bad_port_exits_2(launch: Launcher) -> None:
+def test_dep_bad_port_exits_2(launch: Breaker) -> None:
     proc = launch.start("dep", PORT="http")
     assert proc.popen.wait(timeout=10) == 2
-    assert "PORT" in proc.log.read_text()
+    assert "PORT" in proc.log_text()

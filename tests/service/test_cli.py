@@ -7,13 +7,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from harness.runtime.labels import OWNER_ENV, process_labels
+from harness.wait import NotYet, wait_until
 
 CLI = [sys.executable, "-m", "harness.cli"]
 
@@ -34,18 +34,18 @@ def read_until(proc: subprocess.Popen[str], marker: str, timeout_s: float) -> li
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
     seen: list[str] = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=0.2)
-        except queue.Empty:
-            if proc.poll() is not None:
-                break
-            continue
-        seen.append(line)
-        if marker in line:
-            return seen
-    raise AssertionError(f"{marker!r} not printed within {timeout_s}s; got: {''.join(seen)}")
+
+    def printed() -> bool:
+        while not lines.empty():
+            seen.append(lines.get())
+            if marker in seen[-1]:
+                return True
+        if proc.poll() is not None and lines.empty():
+            raise AssertionError(f"harness exited with {proc.returncode} before printing {marker!r}: {''.join(seen)}")
+        raise NotYet("".join(seen[-3:]) or "nothing printed yet")
+
+    wait_until(printed, what=f"{marker!r} printed", timeout_s=timeout_s)
+    return seen
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])

@@ -16,12 +16,9 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,11 +26,11 @@ import httpx
 import psutil
 import pytest
 
+from harness.runtime.ports import free_port
 from harness.topology import load
 
-from .service_processes import Proc, free_port, stop, wait_healthy
+from .launcher import Launcher, Proc, wait_for
 
-TARGET_DIR = Path(__file__).resolve().parents[2] / "targets" / "discovery"
 TOPOLOGY = load("discovery")
 SPEC = TOPOLOGY.spec
 WEB_ENV = TOPOLOGY.services["web"].env
@@ -62,26 +59,20 @@ def unb64(text: str) -> str:
     return base64.b64decode(text).decode()
 
 
-@dataclass
 class Stack:
-    """Starts registries, instances and balancers; remembers every process so teardown stops them all."""
+    """Registries, instances and balancers on the shared launcher (registries are stopped last)."""
 
-    tmp: Path
-    procs: list[Proc] = field(default_factory=list)
-    http: httpx.Client = field(default_factory=lambda: httpx.Client(trust_env=False, timeout=5))
+    def __init__(self, launcher: Launcher) -> None:
+        self.launcher, self.http, self.tmp = launcher, launcher.http, launcher.folder
+
+    @property
+    def procs(self) -> list[Proc]:
+        return self.launcher.procs
 
     # -- processes ---------------------------------------------------------------------------------------
 
     def start(self, script: str, name: str, port: int | None = None, **env: Any) -> Proc:
-        port = port or free_port()
-        full = {**os.environ, "PORT": str(port), **{k: str(v) for k, v in env.items()}}
-        log = self.tmp / f"{name}-{port}-{len(self.procs)}.log"
-        with log.open("wb") as out:
-            popen = subprocess.Popen([sys.executable, str(TARGET_DIR / script)], env=full, stdout=out,
-                                     stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
-        proc = Proc(name, port, popen, log)
-        self.procs.append(proc)
-        return proc
+        return self.launcher.program("discovery", script, name, port=port, stop_last=name == "registry", **env)
 
     def registry(self, port: int | None = None, data: Path | None = None, **env: Any) -> Proc:
         return self.start("registry.py", "registry", port, DATA_DIR=data or self.tmp / "registry", **env)
@@ -99,7 +90,7 @@ class Stack:
         return self.start("balancer.py", f"balancer-{variant}", port, **own)
 
     def ready(self, *procs: Proc) -> None:
-        wait_healthy(self.http, procs, within_s=15.0)
+        self.launcher.healthy(*procs, within_s=15.0)
 
     def up(self, instances: int = 2, *variants: str, **web_env: Any) -> tuple[Proc, list[Proc], list[Proc]]:
         """A registry, `instances` registered web instances and one balancer per variant, each serving all of them."""
@@ -120,42 +111,15 @@ class Stack:
         if sig == signal.SIGKILL:
             proc.popen.wait(timeout=5)
 
-    def stop_all(self) -> None:
-        """Instances and balancers first (all at once: each drains on its own), the registries last."""
-        running = [p for p in self.procs if p.popen.poll() is None]
-        for group in ([p for p in running if p.name != "registry"], [p for p in running if p.name == "registry"]):
-            for proc in group:
-                try:
-                    proc.signal(signal.SIGCONT)
-                    proc.signal(signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-            for proc in group:
-                stop(proc)
-
     # -- evidence ----------------------------------------------------------------------------------------
 
     def logs(self) -> str:
-        parts = []
-        for p in self.procs:
-            text = p.log.read_text(errors="replace") if p.log.exists() else ""
-            parts.append(f"--- {p.name} pid {p.popen.pid} port {p.port} exit {p.popen.poll()} ---\n{text[-4000:]}")
-        return "\n" + "\n".join(parts)
+        return self.launcher.logs()
 
     def until(self, what: str, check: Callable[[], T], within_s: float = 5.0) -> T:
         """Poll `check` until it gives something true; fail with the last result and every log."""
-        deadline = time.monotonic() + within_s
-        last: Any = None
-        while True:
-            try:
-                last = check()
-                if last:
-                    return last
-            except (httpx.TransportError, httpx.HTTPStatusError) as exc:
-                last = exc
-            if time.monotonic() > deadline:
-                pytest.fail(f"{what}: not within {within_s} s; last: {last!r}{self.logs()}")
-            time.sleep(0.02)  # poll
+        return wait_for(what, check, within_s=within_s, retry=(httpx.TransportError, httpx.HTTPStatusError),
+                        logs=self.logs)
 
     def registered(self, registry: Proc) -> dict[str, dict[str, Any]]:
         """Instance name -> {"value": the entry's JSON, "lease": its lease id (0: none)}, as etcd holds them."""
@@ -189,13 +153,8 @@ class Stack:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    s = Stack(tmp_path)
-    try:
-        yield s
-    finally:
-        s.stop_all()
-        s.http.close()
+def stack(launcher: Launcher) -> Stack:
+    return Stack(launcher)
 
 
 # -- topology ------------------------------------------------------------------------------------------------
@@ -251,7 +210,7 @@ def test_registry_without_port_or_etcd_exits_with_a_clear_message(stack: Stack, 
     }[case]
     proc = stack.start("registry.py", "registry", **{"DATA_DIR": stack.tmp / "registry", **env})
     code = proc.popen.wait(timeout=10)
-    log = proc.log.read_text()
+    log = proc.log_text()
     assert code != 0, log
     assert named in log and "Traceback" not in log, f"{case}: not a clear message:\n{log}"
 
@@ -335,7 +294,7 @@ def test_sigterm_deregisters_then_drains_then_exits(stack: Stack) -> None:
     stack.until("the lease revoked", lambda: int(stack.lease_ttl(registry, lease)["TTL"]) == -1)
     assert [e["event"] for e in stack.state(web)["events"]][-1] == "deregistered"
     assert web.popen.wait(timeout=float(WEB_ENV["DRAIN_S"]) + 2) == 0, stack.logs()
-    assert "web web-0: deregistered; draining" in web.log.read_text()
+    assert "web web-0: deregistered; draining" in web.log_text()
 
 
 @pytest.mark.parametrize("key, value", [
@@ -344,7 +303,7 @@ def test_sigterm_deregisters_then_drains_then_exits(stack: Stack) -> None:
 def test_bad_web_config_exits_non_zero_naming_the_variable(stack: Stack, key: str, value: str) -> None:
     proc = stack.web(f"http://127.0.0.1:{free_port()}", 0, **{key: value})
     assert proc.popen.wait(timeout=10) != 0
-    log = proc.log.read_text()
+    log = proc.log_text()
     assert "configuration error" in log and key in log, log
 
 
@@ -390,7 +349,7 @@ def test_the_balancer_follows_instances_joining_and_leaving(stack: Stack) -> Non
 def test_the_balancer_keeps_its_members_through_a_registry_outage_and_catches_up(stack: Stack) -> None:
     registry, webs, (balancer,) = stack.up(2)
     stack.kill(registry)
-    stack.until("the balancer noticed", lambda: "registry lost" in balancer.log.read_text())
+    stack.until("the balancer noticed", lambda: "registry lost" in balancer.log_text())
     during = stack.serve(balancer, 20)
     assert set(during) == {"web-0", "web-1"}, f"while the registry is down: {during}{stack.logs()}"
     assert all(stack.http.get(f"{w.url}/health").status_code == 200 for w in webs)
@@ -411,7 +370,7 @@ def test_the_balancer_keeps_its_members_through_a_registry_outage_and_catches_up
 
 def test_static_lb_ignores_a_new_instance(stack: Stack) -> None:
     registry, webs, (static, follows) = stack.up(2, "static-lb", "correct")
-    assert "configured once" in static.log.read_text()
+    assert "configured once" in static.log_text()
     stack.web(registry, 2)
     stack.until("the correct balancer serves web-2", lambda: "web-2" in stack.lb_hosts(follows)
                 and "web-2" in stack.serve(follows, 3))

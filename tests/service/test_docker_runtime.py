@@ -1,5 +1,6 @@
-"""The docker runtime against a real engine: images, wiring, operations,
-partitions, sweeps, and that nothing labelled with a run is left behind.
+"""What only the docker backend does, against a real engine: pods, partitions,
+published ports, images, sweeps, and that nothing labelled with a run is
+left behind. What both backends share is tests/service/test_runtimes.py.
 
 Set-up (`make docker-engine`, part of `make test`) installs docker.io and
 starts dockerd when no engine answers; these tests skip only when none
@@ -17,16 +18,16 @@ from typing import Iterator
 import httpx
 import pytest
 
-from harness.errors import FaultError, ReadinessTimeout, ServiceError, SetupError
+from harness.errors import FaultError, ServiceError, SetupError
 from harness.faults import injected, make_fault
-from harness.runtime import engine
-from harness.runtime.base import Runtime
-from harness.runtime.containers import OWNER_PID, OWNER_START, RUN, run_labels, sweep_dead_runs
-from harness.runtime.docker import DockerRuntime
-from harness.runtime.images import BaseRecipe, ensure_base_image
+from harness.runtime import Deployment, make_runtime
+from harness.runtime.docker import engine
+from harness.runtime.docker.images import BaseRecipe, ensure_base_image
+from harness.runtime.docker.run_labels import OWNER_PID, OWNER_START, RUN, run_labels, sweep_dead_containers
 from harness.runtime.labels import new_run_id
-from harness.runtime.run_network import NetworkToxiproxy, RunNetwork
+from harness.runtime.toxiproxy_hosts import DockerToxiproxy, NetworkToxiproxy
 from harness.topology import Service, Topology, load
+from harness.wait import wait_until
 
 TARGET = Path(__file__).parent / "docker_target"
 BULKHEAD = Path(__file__).resolve().parents[2] / "targets" / "bulkhead"
@@ -42,26 +43,26 @@ def labelled(run_id: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def run_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunNetwork]:
+def run_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerToxiproxy]:
     """One run network and Toxiproxy container for the module; nothing may outlive it."""
-    rn = RunNetwork(run_id=new_run_id(), log_path=tmp_path_factory.mktemp("run") / "toxiproxy.log")
+    rn = DockerToxiproxy(run_id=new_run_id(), log_path=tmp_path_factory.mktemp("run") / "toxiproxy.log")
     with rn:
         yield rn
     assert labelled(rn.run_id) == []
 
 
 @pytest.fixture
-def network(run_network: RunNetwork) -> NetworkToxiproxy:
+def network(run_network: DockerToxiproxy) -> NetworkToxiproxy:
     return run_network.client
 
 
-def make(topology: Topology, run_network: RunNetwork, tmp_path: Path, prefix: str) -> DockerRuntime:
-    return DockerRuntime(topology=topology, run_id=run_network.run_id, toxiproxy=run_network.client,
-                         log_dir=tmp_path / "logs", prefix=f"{run_network.run_id}.{prefix}")
+def make(topology: Topology, run_network: DockerToxiproxy, tmp_path: Path, prefix: str) -> Deployment:
+    return make_runtime("docker", topology, run_id=run_network.run_id, toxiproxy=run_network.client,
+                        log_dir=tmp_path / "logs", prefix=f"{run_network.run_id}.{prefix}")
 
 
 @pytest.fixture
-def runtime(run_network: RunNetwork, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[DockerRuntime]:
+def runtime(run_network: DockerToxiproxy, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Deployment]:
     rt = make(load(TARGET), run_network, tmp_path, request.node.name[5:25].replace("_", "-"))
     try:
         yield rt
@@ -77,11 +78,7 @@ def get(url: str, *, timeout_s: float = 3.0) -> tuple[int, dict]:
 
 
 def wait_for(predicate, *, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s} s: {what}")
-        time.sleep(0.05)  # poll
+    wait_until(predicate, what=what, timeout_s=timeout_s)
 
 
 def answers(url: str) -> bool:
@@ -92,67 +89,18 @@ def answers(url: str) -> bool:
 
 
 @needs_engine
-def test_satisfies_the_runtime_protocol(runtime):
-    assert isinstance(runtime, Runtime) and runtime.name == "docker"
-
-
-@needs_engine
-def test_up_wires_links_through_the_toxiproxy_container_and_down_removes_it(runtime, network):
-    events: list[tuple[str, int, str]] = []
-    runtime.add_listener(lambda s, i, a, d: events.append((s, i, a)))
+def test_a_pod_holds_the_address_and_a_loopback_port_and_carries_the_run_labels(runtime, network):
     runtime.up()
-    assert get(runtime.entry_url()) == (200, {"service": "front", "path": ["front", "back"]})
     (proxy,) = runtime.link_proxies("front->back")
-    assert proxy.listen.startswith("toxiproxy:") and proxy.upstream == f"{runtime.instances['back'][0].address(network.network)}:8000"
-    env = runtime.instances["front"][0].container.attrs["Config"]["Env"]
-    assert f"BACK_URL=http://{proxy.listen}" in env and "BIND_HOST=0.0.0.0" in env
-    assert ("back", 0, "ready") in events and ("front", 0, "ready") in events
-    labels = runtime.instances["back"][0].container.labels
-    assert labels[RUN] == runtime.run_id and labels["harness.service"] == "back"
-    ports = runtime.instances["back"][0].holder.attrs["HostConfig"]["PortBindings"]["8000/tcp"]
+    pod = runtime.instances["back"][0].handle
+    assert proxy.listen.startswith("toxiproxy:") and proxy.upstream == f"{pod.address(network.network)}:8000"
+    assert "BIND_HOST=0.0.0.0" in runtime.instances["front"][0].handle.container.attrs["Config"]["Env"]
+    assert pod.container.labels[RUN] == runtime.run_id and pod.container.labels["harness.service"] == "back"
+    assert pod.container.attrs["HostConfig"]["NetworkMode"] == f"container:{pod.holder.id}"
+    ports = pod.holder.attrs["HostConfig"]["PortBindings"]["8000/tcp"]
     assert [p["HostIp"] for p in ports] == ["127.0.0.1"]  # published on loopback only
     runtime.down()
-    assert network.proxies() == {}
-    assert runtime.logs("back").count("listening") == 1  # kept in the run folder after removal
-
-
-@needs_engine
-def test_kill_start_stop_restart_pause_resume(runtime):
-    runtime.up()
-    port = runtime.instances["back"][0].host_port
-    runtime.kill("back")
-    assert not runtime.is_running("back")
-    t0 = time.monotonic()
-    status, body = get(runtime.entry_url())
-    assert status == 503 and "ConnectError" not in body["error"]  # front is alive, its dependency is not
-    assert time.monotonic() - t0 < 0.5  # refused at once: the address stays while the service is dead
-    runtime.start("back")
-    assert runtime.instances["back"][0].host_port == port and get(runtime.url("back"))[0] == 200
-    runtime.pause("back")
-    assert runtime.is_running("back")
-    with pytest.raises(httpx.TimeoutException):
-        httpx.get(runtime.url("back") + "/health", timeout=0.5)  # accepted, never answered
-    runtime.resume("back")
-    assert get(runtime.url("back") + "/health")[0] == 200
-    runtime.restart("back")
-    assert get(runtime.entry_url())[0] == 200
-    runtime.stop("back")
-    assert not runtime.is_running("back")
-    runtime.restart("back")  # a stopped instance just starts
-    assert runtime.logs("back").count("listening") == 4  # one log across the container's starts
-
-
-@needs_engine
-def test_scale_out_and_in_adds_and_removes_containers_and_proxies(runtime, network):
-    runtime.up()
-    runtime.scale("back", 3)
-    assert [p.instance for p in runtime.link_proxies("front->back")] == [0, 1, 2]
-    assert all(get(runtime.url("back", i) + "/health")[0] == 200 for i in range(3))
-    env = runtime.instances["front"][0].container.attrs["Config"]["Env"]
-    assert sum(1 for line in env if line.startswith("BACK_URLS=")) == 1
-    runtime.scale("back", 1)
-    assert len(network.proxies()) == 1 and len(runtime.instances["back"]) == 1
-    assert len([x for x in labelled(runtime.run_id) if "-back-" in x]) == 2  # its holder and its container
+    assert labelled(runtime.run_id) == [f"container h-{runtime.run_id}-toxiproxy", f"network h-{runtime.run_id}"]
 
 
 @needs_engine
@@ -180,32 +128,7 @@ def test_a_host_toxiproxy_is_refused_with_what_to_do(tmp_path):
     from harness.toxiproxy import ToxiproxyClient
 
     with pytest.raises(SetupError, match="needs the run's Toxiproxy container"):
-        DockerRuntime(topology=load(TARGET), run_id="x", toxiproxy=ToxiproxyClient("127.0.0.1", 1), log_dir=tmp_path)
-
-
-@needs_engine
-def test_latency_toxic_on_a_link_inside_the_network(runtime):
-    runtime.up()
-    get(runtime.entry_url())  # warm
-    with injected(make_fault("latency", "front->back", latency=300), runtime):
-        t0 = time.monotonic()
-        assert get(runtime.entry_url())[0] == 200
-        assert time.monotonic() - t0 >= 0.3
-    assert runtime.toxiproxy.toxics(runtime.link_proxies("front->back")[0].proxy) == []
-
-
-@needs_engine
-def test_never_healthy_names_service_address_and_log_and_cleans_up(run_network, network, tmp_path):
-    base = ensure_base_image(engine.client())
-    topo = Topology(name="sick", entry="x", services={"x": Service(
-        "x", image=base, command=("python3", "-m", "http.server", "{port}", "--bind", "0.0.0.0"),
-        health="/nope", ready_timeout_s=2.0)})
-    rt = make(topo, run_network, tmp_path, "sick")
-    with pytest.raises(ReadinessTimeout) as err:
-        rt.up()
-    text = str(err.value)
-    assert "service x[0] not healthy on 127.0.0.1:" in text and "404" in text and "Log tail" in text
-    assert rt.instances["x"][0].container is None and network.proxies() == {}
+        make_runtime("docker", load(TARGET), run_id="x", toxiproxy=ToxiproxyClient("127.0.0.1", 1), log_dir=tmp_path)
 
 
 @needs_engine
@@ -247,7 +170,7 @@ def test_sweep_removes_what_dead_runs_left_and_keeps_live_runs():
             made.append(c.containers.create(base, ["sleep", "60"], name=f"{name}-x", labels=labels, network=name))
         reused = {**run_labels("reused-run"), OWNER_START: "1"}  # our pid, another process's start time
         made.append(c.containers.create(base, ["sleep", "60"], name="h-reused-run-x", labels=reused))
-        removed = sweep_dead_runs(c)
+        removed = sweep_dead_containers(c)
         assert set(removed) >= {"container h-dead-run-x", "network h-dead-run", "container h-reused-run-x"}
         assert labelled("live-run") == ["container h-live-run-x", "network h-live-run"]
     finally:
@@ -283,7 +206,7 @@ def test_experiment_through_the_harness_run_records_lifecycle_and_leaves_nothing
 
 @needs_engine
 def test_base_image_is_reused_while_its_recipe_is_unchanged(monkeypatch):
-    from harness.runtime import images
+    from harness.runtime.docker import images
 
     tag = ensure_base_image(engine.client())
     monkeypatch.setattr(images, "build_base_image", lambda *a, **k: pytest.fail("built the base image again"))
@@ -321,6 +244,6 @@ def test_bulkhead_database_in_a_container_answers_both_links_and_outlives_a_kill
         assert get(app + "/report")[1]["orders"] == report["orders"]  # the same cluster, crash-recovered
         started = time.monotonic()
         rt.stop("db")  # the app holds pooled sessions open: smart shutdown would wait for them
-        assert rt.instances["db"][0].exit_code() == 0 and time.monotonic() - started < rt.grace_s
+        assert rt.instances["db"][0].handle.exit_code() == 0 and time.monotonic() - started < rt.grace_s
     finally:
         rt.down()

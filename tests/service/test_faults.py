@@ -10,8 +10,9 @@ import pytest
 
 from harness.errors import FaultError, ToxiproxyError
 from harness.faults import FaultWindow, Schedule, injected, make_fault
-from harness.runtime.local import LocalRuntime
+from harness.runtime import make_runtime
 from harness.topology import Link, Service, Topology
+from harness.wait import wait_until
 
 WEB = ("{python}", "-m", "http.server", "{port}", "--bind", "127.0.0.1")
 PAIR = Topology(
@@ -24,7 +25,7 @@ PAIR = Topology(
 
 @pytest.fixture
 def rt(run_id, toxiproxy, tmp_path):
-    with LocalRuntime(topology=PAIR, run_id=run_id, toxiproxy=toxiproxy, log_dir=tmp_path / "logs") as runtime:
+    with make_runtime("local", PAIR, run_id=run_id, toxiproxy=toxiproxy, log_dir=tmp_path / "logs") as runtime:
         yield runtime
 
 
@@ -40,7 +41,7 @@ def timed_get(url: str) -> tuple[float, int]:
 
 def test_latency_is_applied_and_reverted(rt):
     records = []
-    with injected(make_fault("latency", "web->db", latency=300), rt, listener=lambda d, e, err: records.append((d["kind"], e, err))):
+    with injected(make_fault("latency", "web->db", latency=300), rt, listener=lambda d, e, err: records.append((d.kind, e, err))):
         slow_ms, status = timed_get(via_link(rt))
         assert status == 200 and slow_ms >= 290
     fast_ms, _ = timed_get(via_link(rt))
@@ -81,18 +82,15 @@ def test_schedule_applies_at_t_for_d_and_stops_early_with_revert(rt):
     windows = [FaultWindow(make_fault("link_down", "web->db"), at_s=0.2, duration_s=30.0)]
     seen = []
     with Schedule(windows, rt, listener=lambda d, e, err: seen.append(e)):
-        deadline = time.monotonic() + 5
-        while seen != ["start"] and time.monotonic() < deadline:
-            time.sleep(0.01)  # poll
-        assert seen == ["start"]
+        wait_until(lambda: seen == ["start"], what="the window's start", timeout_s=5, interval_s=0.01)
     assert seen == ["start", "end"]  # leaving the block reverted a 30 s window at once
     assert timed_get(via_link(rt))[1] == 200
 
 
 def test_client_talks_only_to_its_own_server(toxiproxy, tmp_path, run_id):
-    from harness.toxiproxy import ToxiproxyServer
+    from harness.runtime.toxiproxy_hosts import LocalToxiproxy
 
-    with ToxiproxyServer(run_id=run_id, log_path=tmp_path / "other.log") as other:
+    with LocalToxiproxy(run_id=run_id, log_path=tmp_path / "other.log") as other:
         toxiproxy.create_proxy("mine", upstream="127.0.0.1:9")
         assert "mine" in toxiproxy.proxies() and "mine" not in other.proxies()
         with pytest.raises(ToxiproxyError, match=r"create proxy mine .*ProxyExists"):

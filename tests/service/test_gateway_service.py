@@ -2,33 +2,28 @@
 
 No Toxiproxy here: the gateway's <NAME>_URL points straight at a backend,
 at a closed port (connection refused) or at a socket that accepts and never
-answers (a hang). Tokens are minted with harness.load.tokens, independent
+answers (a hang). Tokens are minted with harness.patterns.gateway, independent
 of the gateway's own token code. Evidence is taken from both sides: what
 the client got, and what each backend says arrived (/admin/arrivals).
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from harness.load.tokens import b64url, bad_tokens, claims_for, mint
+from harness.patterns.gateway import b64url, bad_tokens, claims_for, mint
+from harness.runtime.ports import free_port
 from harness.topology import load
 
-from .service_processes import Proc, free_port, stop, wait_healthy
+from .launcher import Launcher, Proc, wait_for
 
-TARGET_DIR = Path(__file__).resolve().parents[2] / "targets" / "gateway"
 TOPOLOGY = load("gateway")
 SPEC = TOPOLOGY.spec
 GATEWAY_ENV = TOPOLOGY.services["gateway"].env
@@ -47,24 +42,18 @@ def bearer(subject: str = "alice") -> dict[str, str]:
     return {"Authorization": f"Bearer {mint(claims(subject), KEY)}"}
 
 
-@dataclass
 class Stack:
-    """Starts backends and gateways, remembers every process so teardown stops them all."""
+    """Backends and gateways on the shared launcher."""
 
-    tmp: Path
-    procs: list[Proc] = field(default_factory=list)
-    http: httpx.Client = field(default_factory=lambda: httpx.Client(trust_env=False, timeout=10))
+    def __init__(self, launcher: Launcher) -> None:
+        self.launcher, self.http = launcher, launcher.http
+
+    @property
+    def procs(self) -> list[Proc]:
+        return self.launcher.procs
 
     def start(self, script: str, name: str, **env: Any) -> Proc:
-        port = free_port()
-        full = {**os.environ, "PORT": str(port), "SERVICE_NAME": name, **{k: str(v) for k, v in env.items()}}
-        log = self.tmp / f"{name}-{port}.log"
-        with log.open("wb") as out:
-            popen = subprocess.Popen([sys.executable, str(TARGET_DIR / script)], env=full, stdout=out,
-                                     stderr=out, start_new_session=True)
-        proc = Proc(name, port, popen, log)
-        self.procs.append(proc)
-        return proc
+        return self.launcher.program("gateway", script, name, **{"SERVICE_NAME": name, **env})
 
     def backend(self, name: str, work_ms: int = 5) -> Proc:
         return self.start("backend.py", name, GATEWAY_KEY=GATEWAY_KEY, WORK_MS=work_ms)
@@ -80,7 +69,7 @@ class Stack:
         return gateway, backends
 
     def ready(self, *procs: Proc) -> None:
-        wait_healthy(self.http, procs)
+        self.launcher.healthy(*procs)
 
     def get(self, proc: Proc, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
         return self.http.get(f"{proc.url}{path}", headers=headers)
@@ -89,17 +78,12 @@ class Stack:
         return self.get(proc, "/admin/arrivals").json()
 
     def stop(self, proc: Proc) -> int:
-        return stop(proc)
+        return self.launcher.stop(proc)
+
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    s = Stack(tmp_path)
-    try:
-        yield s
-    finally:
-        for proc in s.procs:
-            s.stop(proc)
-        s.http.close()
+def stack(launcher: Launcher) -> Stack:
+    return Stack(launcher)
 
 
 @pytest.fixture
@@ -304,10 +288,8 @@ def test_never_readmits_stops_calling_a_backend_after_one_failure(stack: Stack) 
     recs.signal(signal.SIGSTOP)
     assert stack.get(gateway, "/api/profile", bearer()).json()["missing"] == ["recommendations"]
     recs.signal(signal.SIGCONT)
-    deadline = time.monotonic() + 5
-    while stack.arrivals(recs)["count"] < 1:  # the call it gave up on is read only now
-        assert time.monotonic() < deadline, "the abandoned call never reached the resumed backend"
-        time.sleep(0.02)  # poll
+    wait_for("the abandoned call reaching the resumed backend (read only now)",
+             lambda: stack.arrivals(recs)["count"], lambda n: n >= 1, within_s=5)
     for _ in range(3):
         assert stack.get(gateway, "/api/profile", bearer()).json()["missing"] == ["recommendations"]
     assert stack.arrivals(recs)["count"] == 1
@@ -331,12 +313,12 @@ def test_bad_gateway_env_exits_2_naming_the_variable(stack: Stack, key: str, val
     urls = {n: f"http://127.0.0.1:{free_port()}" for n in BACKENDS}
     proc = stack.gateway(urls, **{key: value})
     assert proc.popen.wait(timeout=10) == 2
-    assert "configuration error" in proc.log.read_text() and key in proc.log.read_text()
+    assert "configuration error" in proc.log_text() and key in proc.log_text()
 
 
 def test_auth_bypass_needs_its_route_and_backends_need_the_key(stack: Stack) -> None:
     urls = {n: f"http://127.0.0.1:{free_port()}" for n in BACKENDS}
     bypass = stack.gateway(urls, "auth-bypass")
     backend = stack.start("backend.py", "users")
-    assert bypass.popen.wait(timeout=10) == 2 and "AUTH_BYPASS_ROUTE" in bypass.log.read_text()
-    assert backend.popen.wait(timeout=10) == 2 and "GATEWAY_KEY" in backend.log.read_text()
+    assert bypass.popen.wait(timeout=10) == 2 and "AUTH_BYPASS_ROUTE" in bypass.log_text()
+    assert backend.popen.wait(timeout=10) == 2 and "GATEWAY_KEY" in backend.log_text()

@@ -2,81 +2,40 @@
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from harness.errors import LoadError, SafetyError
 from harness.load import LoadRun, LoadSpec, RequestSpec, Stage
-from harness.runtime.labels import RUN_ENV, process_labels
+from harness.runtime.ports import free_port
 from harness.timeline import read_jsonl
+
+from ..json_server import Request
+from .launcher import labelled_pids
 
 ROW_FIELDS = {"t_ns", "name", "method", "latency_ms", "status", "ok", "error", "hop", "reason", "length"}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, like a real service
-    disable_nagle_algorithm = True  # else delayed ACKs add 40 ms per keep-alive response
-
-    def do_GET(self) -> None:
-        if self.path == "/fail":
-            code, body = 503, json.dumps({"hop": "b->c", "error": "timeout"}).encode()
-        elif self.path == "/echo":
-            code, body = 200, json.dumps({"seen_id": self.headers.get("X-Request-Id"),
-                                          "token": self.headers.get("Authorization")}).encode()
-        else:
-            code, body = 200, b'{"ok": true, "instance": "web-1"}'
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+def _answer(request: Request) -> tuple[int, object]:
+    if request.path == "/fail":
+        return 503, {"hop": "b->c", "error": "timeout"}
+    if request.path == "/echo":
+        return 200, {"seen_id": request.headers.get("X-Request-Id"), "token": request.headers.get("Authorization")}
+    return 200, {"ok": True, "instance": "web-1"}
 
 
 @pytest.fixture
-def server_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+def server_url(json_server) -> str:
+    return json_server(_answer).url
 
 
 @pytest.fixture
 def run_id() -> str:
     return "test-load-" + uuid.uuid4().hex[:8]
-
-
-def _labelled_pids(run_id: str) -> list[int]:
-    """Live processes whose environment carries HARNESS_RUN=<run_id>."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            labels = process_labels(int(entry.name))
-            if labels and labels.get(RUN_ENV) == run_id:
-                pids.append(int(entry.name))
-    return pids
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_rows_record_every_request_and_the_child_is_gone(server_url: str, run_id: str, tmp_path: Path) -> None:
@@ -91,7 +50,7 @@ def test_rows_record_every_request_and_the_child_is_gone(server_url: str, run_id
     t_start_ns = time.time_ns()
     with LoadRun(spec, host_url=server_url, requests_file=rows_path, log_dir=tmp_path, run_id=run_id) as run:
         run.wait_first_request(timeout_s=15)
-        assert _labelled_pids(run_id) == [run.pid]
+        assert labelled_pids(run_id) == [run.pid]
         assert run.wait(timeout_s=20) == 0
     t_end_ns = time.time_ns()
 
@@ -115,7 +74,7 @@ def test_rows_record_every_request_and_the_child_is_gone(server_url: str, run_id
     summary = run.summary()
     assert summary["requests"] == len(rows)
     assert summary["failures"] == len(bad)
-    assert _labelled_pids(run_id) == []
+    assert labelled_pids(run_id) == []
 
 
 def test_stages_end_by_themselves(server_url: str, run_id: str, tmp_path: Path) -> None:
@@ -132,7 +91,7 @@ def test_stages_end_by_themselves(server_url: str, run_id: str, tmp_path: Path) 
     span_s = (max(r["t_ns"] for r in rows) - min(r["t_ns"] for r in rows)) / 1e9
     assert 1.0 <= span_s <= 3.0, span_s
     assert all(r["ok"] for r in rows)
-    assert _labelled_pids(run_id) == []
+    assert labelled_pids(run_id) == []
 
 
 def test_stop_ends_a_long_run_early(server_url: str, run_id: str, tmp_path: Path) -> None:
@@ -144,7 +103,7 @@ def test_stop_ends_a_long_run_early(server_url: str, run_id: str, tmp_path: Path
     assert not run.running()
     assert run.summary()["requests"] > 0, "no final stats: locust did not shut down gracefully"
     run.stop()  # idempotent
-    assert _labelled_pids(run_id) == []
+    assert labelled_pids(run_id) == []
 
 
 def test_a_non_loopback_host_is_refused(run_id: str, tmp_path: Path) -> None:
@@ -152,20 +111,20 @@ def test_a_non_loopback_host_is_refused(run_id: str, tmp_path: Path) -> None:
     with pytest.raises(SafetyError, match="10.0.0.1"):
         LoadRun(LoadSpec(), host_url="http://10.0.0.1:8080", requests_file=rows_path, log_dir=tmp_path, run_id=run_id)
     assert not rows_path.exists()
-    assert _labelled_pids(run_id) == []
+    assert labelled_pids(run_id) == []
 
 
 def test_connection_refused_is_a_failed_row(run_id: str, tmp_path: Path) -> None:
     spec = LoadSpec(users=1, rate_per_s=20, duration_s=1, timeout_s=2)
     rows_path = tmp_path / "requests.jsonl"
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     with LoadRun(spec, host_url=url, requests_file=rows_path, log_dir=tmp_path, run_id=run_id) as run:
         run.wait_first_request(timeout_s=15)
         run.wait(timeout_s=15)
     rows = read_jsonl(rows_path)
     assert rows
     assert all(r["status"] == 0 and r["ok"] is False and r["error"] and r["hop"] is None for r in rows)
-    assert _labelled_pids(run_id) == []
+    assert labelled_pids(run_id) == []
 
 
 def test_hung_requests_time_out_and_still_get_their_row(run_id: str, tmp_path: Path) -> None:
@@ -189,7 +148,7 @@ def test_hung_requests_time_out_and_still_get_their_row(run_id: str, tmp_path: P
     assert rows, run.log_tail()
     assert all(r["status"] == 0 and not r["ok"] and "timed out" in r["error"] for r in rows)
     assert all(r["latency_ms"] >= 1900 for r in rows)
-    assert _labelled_pids(run_id) == []
+    assert labelled_pids(run_id) == []
 
 
 def test_a_run_that_ends_without_requests_fails_at_once(server_url: str, run_id: str, tmp_path: Path) -> None:
@@ -197,7 +156,7 @@ def test_a_run_that_ends_without_requests_fails_at_once(server_url: str, run_id:
     with LoadRun(spec, host_url=server_url, requests_file=tmp_path / "r.jsonl", log_dir=tmp_path, run_id=run_id) as run:
         with pytest.raises(LoadError, match="exited with code 0 before any request"):
             run.wait_first_request(timeout_s=30)
-    assert _labelled_pids(run_id) == []
+    assert labelled_pids(run_id) == []
 
 
 def test_body_fields_are_copied_into_every_row(server_url: str, run_id: str, tmp_path: Path) -> None:

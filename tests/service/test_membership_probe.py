@@ -6,15 +6,16 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
 import pytest
 
-from harness.membership import etcd_members, membership_probe
-from .service_processes import Proc, free_port, stop, wait_healthy
+from harness.patterns.discovery import etcd_members, membership_probe
+from harness.runtime.ports import free_port
+
+from .launcher import Launcher
 
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 
@@ -30,21 +31,14 @@ def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     client_port, peer_port = free_port(), free_port()
     peer = f"http://127.0.0.1:{peer_port}"
     url = f"http://127.0.0.1:{client_port}"
-    log = folder / "etcd.log"
-    with log.open("wb") as out:
-        popen = subprocess.Popen(
-            [ETCD, "--name", "n", "--data-dir", str(folder / "data"),
-             "--listen-client-urls", url, "--advertise-client-urls", url,
-             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", f"n={peer}",
-             "--log-level", "warn"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    proc = Proc("etcd", client_port, popen, log)
-    try:
-        with httpx.Client() as http:
-            wait_healthy(http, [proc], within_s=20.0)
+    with Launcher(folder) as launcher:
+        proc = launcher.command(
+            "etcd", [ETCD, "--name", "n", "--data-dir", str(folder / "data"),
+                     "--listen-client-urls", url, "--advertise-client-urls", url,
+                     "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", f"n={peer}",
+                     "--log-level", "warn"], port=client_port)
+        launcher.healthy(proc, within_s=20.0)
         yield url
-    finally:
-        stop(proc)
 
 
 def put(url: str, key: str, value: str | dict[str, Any]) -> None:

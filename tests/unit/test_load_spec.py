@@ -41,7 +41,7 @@ def test_spec_round_trips_through_json() -> None:
 
 
 def test_bad_tokens_are_the_same_for_a_seed_and_each_differs_from_a_good_one() -> None:
-    from harness.load.tokens import bad_tokens, claims_for, mint
+    from harness.patterns.gateway import bad_tokens, claims_for, mint
 
     claims = claims_for("mallory", issuer="iss", audience="aud", now_s=1_800_000_000)
     key = b"k" * 32

@@ -5,15 +5,12 @@ against a real etcd in tests/service/test_membership_probe.py."""
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
-
 import httpx
 import pytest
 
-from harness.membership import Members, envoy_members, membership_probe
+from harness.patterns.discovery import Members, envoy_members, membership_probe
+
+from ..json_server import JsonServer, Request
 
 
 class Scripted:
@@ -117,42 +114,23 @@ CLUSTERS = {"cluster_statuses": [
 
 
 @pytest.fixture
-def envoy_admin() -> Iterator[tuple[str, list[str]]]:
-    """A stand-in for Envoy's admin: answers CLUSTERS at /clusters, keeps the paths asked."""
-    asked: list[str] = []
+def envoy_admin(json_server) -> tuple[str, JsonServer]:
+    """A stand-in for Envoy's admin: answers CLUSTERS at /clusters; the server keeps the requests."""
+    def answer(request: Request) -> tuple[int, dict]:
+        return (200, CLUSTERS) if request.path.startswith("/clusters") else (404, {})
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            asked.append(self.path)
-            body = json.dumps(CLUSTERS).encode() if self.path.startswith("/clusters") else b"{}"
-            self.send_response(200 if self.path.startswith("/clusters") else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/clusters", asked
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    server = json_server(answer)
+    return f"{server.url}/clusters", server
 
 
 def test_envoy_members_by_hostname_else_host_and_port(envoy_admin):
-    url, asked = envoy_admin
+    url, server = envoy_admin
     reader = envoy_members(url, "web")
     try:
         assert reader() == {"web-0": {}, "127.0.0.1:8002": {}, "127.0.0.1:8003": {}}
     finally:
         reader.close()
-    assert asked == ["/clusters?format=json"]
+    assert [r.path for r in server.requests] == ["/clusters?format=json"]
 
 
 def test_envoy_members_of_a_cluster_without_hosts_and_of_a_missing_cluster(envoy_admin):

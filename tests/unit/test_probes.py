@@ -2,46 +2,26 @@
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
-
 import pytest
 
 from harness.probes import Probe, Prober, arrivals_probe, records_probe, state_probe
 from harness.timeline import Recorder, load_frames
 
-
-class Arrivals(BaseHTTPRequestHandler):
-    """Answers like a dependency that records arrivals: only those after since_ns."""
-
-    times: list[int] = []
-
-    def do_GET(self) -> None:
-        since = int(parse_qs(urlparse(self.path).query).get("since_ns", ["0"])[0])
-        body = json.dumps({"count": len(self.times), "arrivals": [t for t in self.times if t > since]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+from ..json_server import Request
 
 
 @pytest.fixture
-def arrivals_url():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Arrivals)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/admin/arrivals"
-    finally:
-        server.shutdown()
-        server.server_close()
+def dependency(json_server) -> tuple[str, list[int]]:
+    """A dependency that records arrivals: answers only those after since_ns."""
+    times: list[int] = []
+
+    def answer(request: Request) -> tuple[int, dict]:
+        since = request.since_ns()
+        return 200, {"count": len(times), "arrivals": [t for t in times if t > since]}
+
+    return json_server(answer).url + "/admin/arrivals", times
 
 
 def wait_until(predicate, timeout_s: float = 5.0) -> None:
@@ -51,14 +31,15 @@ def wait_until(predicate, timeout_s: float = 5.0) -> None:
         time.sleep(0.02)  # poll
 
 
-def test_arrivals_are_recorded_once_each_with_their_own_time(tmp_path: Path, arrivals_url: str):
+def test_arrivals_are_recorded_once_each_with_their_own_time(tmp_path: Path, dependency):
+    arrivals_url, times = dependency
     t0 = time.time_ns()
-    Arrivals.times = [t0 + 1_000_000, t0 + 2_000_000]
+    times += [t0 + 1_000_000, t0 + 2_000_000]
     with Recorder(tmp_path) as rec:
         rec.record("experiment", name="probe-test", t_ns=t0)
         with Prober([arrivals_probe("dep", arrivals_url)], rec, interval_s=0.05):
             wait_until(lambda: (tmp_path / "timeline.jsonl").read_text().count('"arrival"') >= 2)
-            Arrivals.times = [*Arrivals.times, t0 + 3_000_000]
+            times.append(t0 + 3_000_000)
             wait_until(lambda: (tmp_path / "timeline.jsonl").read_text().count('"arrival"') >= 3)
     frames = load_frames(tmp_path)
     arrivals = frames.observed[frames.observed["event"] == "arrival"]
@@ -83,37 +64,17 @@ def test_a_failing_probe_records_its_error_and_goes_on(tmp_path: Path):
     assert load_frames(tmp_path).observed.empty
 
 
-class States(BaseHTTPRequestHandler):
-    """Answers like a breaker's /admin/state."""
-
-    transitions: list[dict] = []
-
-    def do_GET(self) -> None:
-        body = json.dumps({"state": "open", "state_code": 2, "transitions": self.transitions}).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def test_state_probe_hands_over_each_transition_once(tmp_path: Path):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), States)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+def test_state_probe_hands_over_each_transition_once(tmp_path: Path, json_server):
+    """Against an endpoint answering like a breaker's /admin/state."""
     t0 = time.time_ns()
-    States.transitions = [{"t_ns": t0 + 5_000_000, "from": "closed", "to": "open"}]
-    try:
-        probe = state_probe("front", f"http://127.0.0.1:{server.server_port}/admin/state",
-                            fields=("state_code",), events_key="transitions", event="transition")
-        with Recorder(tmp_path) as rec:
-            rec.record("experiment", name="state", t_ns=t0)
-            with Prober([probe], rec, interval_s=0.05):
-                wait_until(lambda: (tmp_path / "timeline.jsonl").read_text().count('"probe"') >= 4)
-    finally:
-        server.shutdown()
-        server.server_close()
+    transitions = [{"t_ns": t0 + 5_000_000, "from": "closed", "to": "open"}]
+    server = json_server(lambda _: (200, {"state": "open", "state_code": 2, "transitions": transitions}))
+    probe = state_probe("front", f"{server.url}/admin/state",
+                        fields=("state_code",), events_key="transitions", event="transition")
+    with Recorder(tmp_path) as rec:
+        rec.record("experiment", name="state", t_ns=t0)
+        with Prober([probe], rec, interval_s=0.05):
+            wait_until(lambda: (tmp_path / "timeline.jsonl").read_text().count('"probe"') >= 4)
     frames = load_frames(tmp_path)
     (transition,) = frames.observed.to_dict("records")
     assert transition["to"] == "open" and round(transition["t_s"], 3) == 0.005
@@ -127,38 +88,20 @@ def test_flatten_names_nested_fields_with_dots():
     assert flatten(nested) == {"pools.critical.in_use": 2, "pools.critical.size": 4, "variant": "correct", "up": True}
 
 
-class Records(BaseHTTPRequestHandler):
-    """Answers like a consumer's /admin/processed."""
-
-    records: list[dict] = []
-
-    def do_GET(self) -> None:
-        since = int(parse_qs(urlparse(self.path).query).get("since_ns", ["0"])[0])
-        fresh = [r for r in self.records if r["t_ns"] > since]
-        body = json.dumps({"count": len(self.records), "processed": fresh}).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def test_records_probe_hands_over_each_record_with_its_fields(tmp_path: Path):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Records)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+def test_records_probe_hands_over_each_record_with_its_fields(tmp_path: Path, json_server):
+    """Against an endpoint answering like a consumer's /admin/processed."""
     t0 = time.time_ns()
-    Records.records = [{"t_ns": t0 + i * 1_000_000, "id": f"m{i}", "published_t_ns": t0} for i in range(1, 4)]
-    try:
-        probe = records_probe("consumer", f"http://127.0.0.1:{server.server_port}/admin/processed",
-                              list_key="processed", event="processed")
-        with Recorder(tmp_path) as rec:
-            rec.record("experiment", name="records", t_ns=t0)
-            with Prober([probe], rec, interval_s=0.05):
-                wait_until(lambda: (tmp_path / "timeline.jsonl").read_text().count('"probe"') >= 3)
-    finally:
-        server.shutdown()
-        server.server_close()
+    records = [{"t_ns": t0 + i * 1_000_000, "id": f"m{i}", "published_t_ns": t0} for i in range(1, 4)]
+
+    def answer(request: Request) -> tuple[int, dict]:
+        since = request.since_ns()
+        return 200, {"count": len(records), "processed": [r for r in records if r["t_ns"] > since]}
+
+    probe = records_probe("consumer", f"{json_server(answer).url}/admin/processed",
+                          list_key="processed", event="processed")
+    with Recorder(tmp_path) as rec:
+        rec.record("experiment", name="records", t_ns=t0)
+        with Prober([probe], rec, interval_s=0.05):
+            wait_until(lambda: (tmp_path / "timeline.jsonl").read_text().count('"probe"') >= 3)
     observed = load_frames(tmp_path).observed
     assert list(observed["id"]) == ["m1", "m2", "m3"] and set(observed["event"]) == {"processed"}

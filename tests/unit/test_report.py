@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 
+from harness.checks.verdict import Verdict
+from harness.events import ExperimentStarted, FaultDescription, FaultEvent
+from harness.judgement import Judgement, append_rows
 from harness.report import render_index, render_run
 from harness.report.axes import linear_ticks, log_ticks, wants_log
 from harness.report.graph import topology_svg
@@ -22,32 +25,34 @@ TOPOLOGY = {
     "links": [{"name": "a->b", "client": "a", "server": "b"}, {"name": "b->c", "client": "b", "server": "c"}],
     "entry": "a",
 }
-FAULT = {"kind": "latency", "on": "b->c", "params": {"latency_ms": 300, "jitter_ms": 20}}
+FAULT = FaultDescription(kind="latency", on="b->c", params={"latency_ms": 300, "jitter_ms": 20})
 
 
 def make_experiment(
-    folder: Path, t0: int, name: str, variant: str = "correct", complete: bool = True, seed: int = 1
+    folder: Path, t0: int, name: str, variant: str = "correct", complete: bool = True, seed: int = 1,
+    broken: bool = False,
 ) -> None:
-    """A 20 s chained experiment: baseline, a latency fault on b->c, recovery; ~400 requests."""
+    """A 20 s chained experiment: baseline, a latency fault on b->c, recovery; ~400 requests;
+    one verdict in its verdicts.jsonl, judged after the timeline's end."""
     rng = random.Random(seed)
     with Recorder(folder) as rec:
-        rec.record("experiment", t_ns=t0, name=name, target="chained", variant=variant, fault=FAULT,
-                   topology=TOPOLOGY, spec={"p99_ms": 200})
+        rec.write(ExperimentStarted(name=name, target="chained", variant=variant, broken=broken, runtime="local",
+                                    fault=FAULT, topology=TOPOLOGY, spec={"p99_ms": 200}, t_ns=t0))
         for phase, start, end in (("baseline", 0, 5), ("fault", 5, 15), ("recovery", 15, 20)):
             rec.record("phase", t_ns=t0 + start * S + 1, phase=phase, edge="start")
             if complete or phase != "recovery":
                 rec.record("phase", t_ns=t0 + end * S, phase=phase, edge="end")
-        rec.record("fault", t_ns=t0 + 5 * S + 2, fault="latency", on="b->c", params=FAULT["params"], edge="start")
-        rec.record("fault", t_ns=t0 + 15 * S, fault="latency", on="b->c", edge="end")
+        rec.write(FaultEvent(FAULT, "start", t_ns=t0 + 5 * S + 2))
+        rec.write(FaultEvent(FAULT, "end", t_ns=t0 + 15 * S))
         for i in range(40):
             rec.record("probe", t_ns=t0 + i * S // 2, probe="arrivals_c", value=rng.randint(8, 12))
             rec.record("probe", t_ns=t0 + i * S // 2, probe="breaker", value="open" if 10 < i < 30 else "closed")
         for i in range(100):  # arrivals at the dependency, 5/s
             rec.record("observed", t_ns=t0 + i * S // 5, source="dep", event="arrival")
-        rec.record("verdict", t_ns=t0 + 20 * S, check="p99_under_limit", status="pass", expected="pass",
-                   figures={"p99_ms": 41.5}, explanation="from the timeline")
         if complete:
             rec.record("end", t_ns=t0 + 20 * S + 5)
+    verdict = Verdict("p99_under_limit", "pass", "from the experiment's own file", {"p99_ms": 41.5})
+    append_rows(folder, [Judgement(folder.name, "chained", variant, broken, FAULT, verdict, "pass")])
     rows = []
     for i in range(400):
         t = i * 0.05
@@ -64,10 +69,9 @@ def make_experiment(
 
 
 def verdict_row(experiment: str, check: str, status: str, expected: str, variant: str = "correct") -> dict[str, Any]:
-    return {"experiment": experiment, "target": "chained", "variant": variant, "fault": FAULT, "check": check,
-            "passed": status == "pass", "status": status, "expected": expected,
-            "figures": {"p99_ms": 512.25, "limit_ms": 200, "windows": [1, 2, 3]},
-            "explanation": f"{check} measured {status}"}
+    verdict = Verdict(check, status, f"{check} measured {status}",  # type: ignore[arg-type]
+                      {"p99_ms": 512.25, "limit_ms": 200, "windows": [1, 2, 3]})
+    return Judgement(experiment, "chained", variant, variant != "correct", FAULT, verdict, expected).to_json()  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -76,15 +80,15 @@ def run_dir(tmp_path: Path) -> Path:
     t0 = 1_700_000_000 * S
     make_experiment(run / "experiments" / "exp-correct", t0, "chained latency correct")
     make_experiment(run / "experiments" / "exp-broken", t0 + 60 * S, "chained latency broken",
-                    variant="broken-no-timeout", complete=False, seed=2)
+                    variant="no-timeouts", complete=False, seed=2, broken=True)
     broken = run / "experiments" / "exp-garbage"
     broken.mkdir(parents=True)
     (broken / "timeline.jsonl").write_text("this is not json\n", encoding="utf-8")
     rows = [
         verdict_row("exp-correct", "latency_p99_bounded", "pass", "pass"),
         verdict_row("exp-correct", "errors_contained", "unknown", "pass"),
-        verdict_row("exp-broken", "latency_p99_bounded", "fail", "fail", "broken-no-timeout"),
-        verdict_row("exp-broken", "errors_contained", "pass", "fail", "broken-no-timeout"),
+        verdict_row("exp-broken", "latency_p99_bounded", "fail", "fail", "no-timeouts"),
+        verdict_row("exp-broken", "errors_contained", "pass", "fail", "no-timeouts"),
     ]
     (run / "verdicts.json").write_text(json.dumps(rows), encoding="utf-8")
     return run
@@ -128,7 +132,6 @@ def test_incomplete_and_broken_folders(run_dir: Path) -> None:
     page = render_run(run_dir).read_text(encoding="utf-8")
     assert "INCOMPLETE" in section(page, "exp-broken")
     assert "INCOMPLETE" not in section(page, "exp-correct")
-    assert "BROKEN variant: broken-no-timeout" in section(page, "exp-broken")
     card = section(page, "exp-garbage")
     assert card.startswith("<section class='exp error'") and "could not be loaded" in card
     assert page.index("id='exp-exp-correct'") < page.index("id='exp-exp-broken'") < page.index("id='exp-exp-garbage'")
@@ -140,11 +143,48 @@ def test_page_is_self_contained(run_dir: Path) -> None:
     assert re.findall(r"https?://[^'\"]+", page) == ["http://www.w3.org/2000/svg"] * page.count("<svg")
 
 
-def test_timeline_verdicts_used_without_verdicts_file(run_dir: Path) -> None:
+def test_broken_variant_is_tagged(run_dir: Path) -> None:
+    page = render_run(run_dir).read_text(encoding="utf-8")
+    broken = section(page, "exp-broken")
+    assert "<span class='tag broken'>BROKEN variant: no-timeouts</span>" in broken
+    good = section(page, "exp-correct")
+    assert "<span class='tag variant'>variant: correct</span>" in good and "BROKEN" not in good
+    overview = page[page.index("<nav>"):page.index("</nav>")]
+    assert overview.count("BROKEN variant: no-timeouts") == 1
+
+
+def test_a_killed_run_shows_each_experiments_own_verdicts(run_dir: Path) -> None:
+    """Killed before close: no verdicts.json, but each experiment's verdicts.jsonl was written as judged."""
     (run_dir / "verdicts.json").unlink()
     page = render_run(run_dir).read_text(encoding="utf-8")
-    assert "<td class='check'>p99_under_limit</td>" in page
+    assert page.count("<td class='check'>p99_under_limit</td>") == 2
     assert "latency_p99_bounded" not in page
+    assert "2 of 3 experiments did not finish or could not be read" in page  # exp-broken has no end, exp-garbage no JSON
+
+
+def test_malformed_rows_are_error_entries(run_dir: Path) -> None:
+    rows = json.loads((run_dir / "verdicts.json").read_text())
+    rows[1] = {"experiment": "exp-correct", "check": "errors_contained", "passed": True}  # no status, no expected
+    rows.append(["not", "a", "row"])
+    (run_dir / "verdicts.json").write_text(json.dumps(rows))
+    page = render_run(run_dir).read_text(encoding="utf-8")
+    good = section(page, "exp-correct")
+    assert "unreadable verdict row: verdict row: missing field &#x27;expected&#x27;" in good
+    assert "<td class='check'>errors_contained</td>" not in good  # no status invented from `passed`
+    assert "Verdicts without an experiment folder" in page and "expected a JSON object, got list" in page
+    assert "3 of 5 checks did not behave as expected" in page
+    index = render_index(run_dir.parent).read_text(encoding="utf-8")
+    row = re.search(r"<tr class='bad'><td><a href='run-2/index.html'>.*?</tr>", index).group(0)
+    assert re.findall(r"<td class='num'>(\d+)</td>", row) == ["3", "2", "3"]
+
+
+def test_a_row_saved_before_broken_was_recorded_still_reads(run_dir: Path) -> None:
+    old = {"experiment": "exp-correct", "target": "chained", "variant": "correct", "fault": "latency",
+           "check": "latency_p99_bounded", "passed": True, "status": "pass", "expected": "pass",
+           "figures": {}, "explanation": "written by an older harness"}
+    (run_dir / "verdicts.json").write_text(json.dumps([old]))
+    page = render_run(run_dir).read_text(encoding="utf-8")
+    assert "written by an older harness" in page and "unreadable" not in section(page, "exp-correct")
 
 
 def test_index_lists_runs_and_points_latest(run_dir: Path, tmp_path: Path) -> None:
@@ -212,3 +252,17 @@ def test_topology_survives_cycles_and_unknown_services() -> None:
     svg = topology_svg(topo, [("b#0", "pause")])
     assert ">pause (b#0)</text>" in svg and svg.count("</path>") == 2
     assert "No topology recorded" in topology_svg({}, [])
+
+
+def test_a_run_saved_before_verdicts_jsonl_shows_its_timeline_verdicts(tmp_path: Path) -> None:
+    """Older harnesses appended verdict events to the timeline after its end (and no `broken`)."""
+    folder = tmp_path / "reports" / "run-old" / "experiments" / "pause-correct"
+    with Recorder(folder) as rec:
+        rec.record("experiment", t_ns=S, name="pause-correct", target="chained", variant="correct", runtime="local",
+                   fault=FAULT.to_json(), topology=TOPOLOGY, spec={}, phases={}, load={})
+        rec.record("end", t_ns=2 * S)
+        rec.record("verdict", t_ns=3 * S, check="recovers", status="pass", expected="pass", figures={"took_s": 0.4},
+                   explanation="recovered after 0.4 s")
+    page = render_run(folder.parent.parent).read_text(encoding="utf-8")
+    assert "<td class='check'>recovers</td>" in page and "✔ The check behaved as expected" in page
+    assert "<span class='tag variant'>variant: correct</span>" in page

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from harness.errors import FaultError, ServiceError
+from harness.events import FaultDescription
 from harness.faults import combined, injected, kinds, make_fault
 
 
@@ -74,7 +75,7 @@ def test_stop_stops_the_instance_and_revert_starts_it_again():
     assert rt.calls == [("stop", "web", 1)]
     fault.revert(rt)
     assert rt.calls[1:] == [("is_running", "web", 1), ("start", "web", 1)]
-    assert str(fault) == "stop(web[1])" and fault.describe() == {"kind": "stop", "on": "web[1]", "params": {}}
+    assert str(fault) == "stop(web[1])" and fault.describe() == FaultDescription("stop", "web[1]", {})
 
 
 def test_stop_revert_leaves_a_running_instance_alone_and_the_default_instance_is_0():
@@ -118,7 +119,7 @@ def test_scale_out_with_keep_leaves_the_new_instances_running():
     with injected(fault, rt):
         pass
     assert rt.changes() == [("scale", "web", 3)] and rt.counts["web"] == 3
-    assert fault.describe() == {"kind": "scale_out", "on": "web", "params": {"count": 1, "keep": True}}
+    assert fault.describe() == FaultDescription("scale_out", "web", {"count": 1, "keep": True})
     assert str(fault) == "scale_out(web, count=1, keep=True)"
 
 
@@ -202,8 +203,8 @@ class Part:
         if self.fail_revert:
             raise self.fail_revert
 
-    def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "on": self.on, "params": self._params}
+    def describe(self) -> FaultDescription:
+        return FaultDescription(self.kind, self.on, self._params)
 
     def __str__(self) -> str:
         return f"part({self.on})"
@@ -220,7 +221,7 @@ def test_combined_applies_in_order_and_reverts_in_reverse():
     log: list[str] = []
     fault = combined(Part("a", log), Part("b", log), Part("c", log))
     edges: list[tuple[str, str, str | None]] = []
-    with injected(fault, FakeRuntime(), listener=lambda d, edge, err: edges.append((d["kind"], edge, err))):
+    with injected(fault, FakeRuntime(), listener=lambda d, edge, err: edges.append((d.kind, edge, err))):
         assert log == ["apply a", "apply b", "apply c"]
     assert log[3:] == ["revert c", "revert b", "revert a"]
     assert edges == [("part+part+part", "start", None), ("part+part+part", "end", None)]
@@ -285,10 +286,10 @@ def test_combined_real_faults_drive_the_runtime_in_order():
 def test_combined_describe_joins_kinds_and_targets_and_keeps_each_parts_params():
     fault = combined(make_fault("crash", "registry"), make_fault("scale_out", "web", keep=True))
     assert fault.on == "registry+web"
-    assert fault.describe() == {"kind": "crash+scale_out", "on": "registry+web",
-                                "params": {"scale_out on web": {"count": 1, "keep": True}}}
+    assert fault.describe() == FaultDescription("crash+scale_out", "registry+web",
+                                                {"scale_out on web": {"count": 1, "keep": True}})
     assert str(fault) == "crash(registry) + scale_out(web, count=1, keep=True)"
     log: list[str] = []
     parts = combined(Part("x", log, params={"n": 1}), Part("y", log), Part("z", log, params={"n": 3}))
-    assert parts.describe() == {"kind": "part+part+part", "on": "x+y+z",
-                                "params": {"part on x": {"n": 1}, "part on z": {"n": 3}}}
+    assert parts.describe() == FaultDescription("part+part+part", "x+y+z",
+                                                {"part on x": {"n": 1}, "part on z": {"n": 3}})
