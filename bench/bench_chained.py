@@ -44,12 +44,12 @@ from harness.load import LoadRun, LoadSpec  # noqa: E402
 from harness.runtime.labels import new_run_id  # noqa: E402
 from harness.runtime import Deployment, make_runtime  # noqa: E402
 from harness.runtime.toxiproxy_hosts import LocalToxiproxy  # noqa: E402
-from harness.topology import load  # noqa: E402
+from harness.topology import load_topology  # noqa: E402
 from harness.toxiproxy import ToxiproxyClient  # noqa: E402
 
 
 def runtime_for(toxiproxy: ToxiproxyClient, run_id: str, folder: Path, prefix: str) -> Deployment:
-    return make_runtime("local", load("chained").with_variant("correct"), run_id=run_id,
+    return make_runtime("local", load_topology("chained").with_variant("correct"), run_id=run_id,
                         toxiproxy=toxiproxy, log_dir=folder / prefix, prefix=prefix)
 
 

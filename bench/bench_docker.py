@@ -33,7 +33,7 @@ from harness.runtime.docker import engine  # noqa: E402
 from harness.runtime.docker.builds import target_image  # noqa: E402
 from harness.runtime.docker.images import BaseRecipe, build_base_image, ensure_base_image  # noqa: E402
 from harness.runtime.labels import new_run_id  # noqa: E402
-from harness.topology import load  # noqa: E402
+from harness.topology import load_topology  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,7 +86,7 @@ def start_figures(runtime: str, targets: list[Path], repeat: int) -> None:
 
 
 def _start_target(runtime: str, target: Path, host: object, run_id: str, tmp: Path, repeat: int) -> None:
-    topo = load(target).with_variant("correct")
+    topo = load_topology(target).with_variant("correct")
     name, slug = label(target), label(target).replace("/", "-")
     ups, downs = [], []
     try:

@@ -62,7 +62,7 @@ from harness.runtime import make_runtime, make_toxiproxy, teardown  # noqa: E402
 from harness.runtime.base import Runtime  # noqa: E402
 from harness.runtime.labels import new_run_id  # noqa: E402
 from harness.runtime.local.processes import sweep_dead_processes  # noqa: E402
-from harness.topology import Topology, load  # noqa: E402
+from harness.topology import Topology, load_topology  # noqa: E402
 from harness.toxiproxy import ToxiproxyClient  # noqa: E402
 
 TARGET = ROOT / "targets" / "messaging"
@@ -775,7 +775,7 @@ def main() -> int:
     args = parser.parse_args()
     broker, plan = BROKERS[args.broker], QUICK if args.quick else FULL
     teardown.install_signal_handlers()  # SIGTERM and SIGHUP unwind like Ctrl-C: every finally runs
-    topo = load(broker.topology_file).with_variant("correct")
+    topo = load_topology(broker.topology_file).with_variant("correct")
     fast = with_env(topo, "consumer", PROCESS_MS="0")
     process_ms = topo.service("consumer").env.get("PROCESS_MS", "(not set)")
     fast_ms = fast.service("consumer").env.get("PROCESS_MS", "(not set)")

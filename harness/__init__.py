@@ -22,7 +22,7 @@ _HOMES = {
     "Service": "harness.topology",
     "Link": "harness.topology",
     "Variant": "harness.topology",
-    "load_topology": "harness.topology:load",
+    "load_topology": "harness.topology",
     "Fault": "harness.faults",
     "FaultWindow": "harness.faults",
     "Schedule": "harness.faults",

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator
 
 import contextlib
 
+from .errors import WaitTimeout
 from .events import DrainEvent, Edge, ExperimentStarted, FaultDescription, FaultEvent, LifecycleEvent
 from .faults.base import Fault, injected
 from .load import LoadRun, LoadSpec
@@ -26,6 +27,7 @@ from .probes import Probe, Prober
 from .runtime.base import Runtime
 from .timeline import Frames, Recorder, load_frames
 from .topology import Topology
+from .wait import NotYet, wait_until
 
 
 @dataclass(frozen=True)
@@ -156,19 +158,25 @@ def _drain(settled: Callable[[], bool] | None, limit_s: float) -> DrainEvent:
     polled again, and the last error is kept: a drain that never settles
     says why in its event."""
     started = time.monotonic()
-    deadline = started + limit_s
-    polls, last_error = 0, None
-    while time.monotonic() < deadline:
-        if settled is not None:
-            polls += 1
-            try:
-                if settled():
-                    return DrainEvent(settled=True, waited_s=time.monotonic() - started, polls=polls, last_error=last_error)
-            except Exception as exc:
-                last_error = f"{type(exc).__name__}: {exc}"[:300]
-        time.sleep(0.1)  # poll
-    return DrainEvent(settled=False if settled is not None else None, waited_s=time.monotonic() - started,
-                      polls=polls, last_error=last_error)
+    if settled is None:
+        _pace(limit_s)
+        return DrainEvent(settled=None, waited_s=time.monotonic() - started)
+    polls, errors = [0], [None]
+
+    def poll() -> bool:
+        polls[0] += 1
+        try:
+            return settled()
+        except Exception as exc:
+            errors[0] = f"{type(exc).__name__}: {exc}"[:300]
+            raise NotYet(errors[0]) from None
+
+    try:
+        wait_until(poll, what="the drain", timeout_s=limit_s, interval_s=0.1)
+        done = True
+    except WaitTimeout:
+        done = False
+    return DrainEvent(settled=done, waited_s=time.monotonic() - started, polls=polls[0], last_error=errors[0])
 
 
 def _with_duration(load: LoadSpec, duration_s: float) -> LoadSpec:

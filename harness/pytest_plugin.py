@@ -42,6 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "(make test deselects it with -m 'not extended'; make demo runs it)")
 
 
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected theirs: shares of what will run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     shard = config.getoption("--shard")
     if shard is None:

@@ -27,7 +27,7 @@ from .runtime import ToxiproxyHost, make_runtime, make_toxiproxy, teardown
 from .runtime.base import Runtime
 from .runtime.labels import new_run_id
 from .runtime.local.processes import sweep_dead_processes
-from .topology import Topology, load
+from .topology import Topology, load_topology
 from .toxiproxy import ToxiproxyClient
 
 
@@ -77,7 +77,7 @@ class HarnessRun:
     @contextlib.contextmanager
     def deployed(self, target: str | Path | Topology, *, variant: str = "correct", name: str = "deploy") -> Iterator[Runtime]:
         """Stands a target up for the block and always takes it down."""
-        topo = target if isinstance(target, Topology) else load(target)
+        topo = target if isinstance(target, Topology) else load_topology(target)
         topo = topo.with_variant(variant)
         self._count += 1
         folder = self.folder / "experiments" / name

@@ -254,7 +254,7 @@ def parse(data: dict[str, Any], *, source: str, folder: Path | None) -> Topology
     )
 
 
-def load(path: str | Path) -> Topology:
+def load_topology(path: str | Path) -> Topology:
     """Loads a topology file, or a target by name: "chained" is targets/chained/topology.toml,
     "messaging/rabbitmq" is targets/messaging/rabbitmq.toml."""
     p = Path(path)

@@ -20,12 +20,12 @@ import httpx
 import pytest
 
 from harness.runtime.ports import free_port
-from harness.topology import load
+from harness.topology import load_topology
 
 from ..json_server import JsonServer, Request
 from .launcher import Launcher, Proc, wait_for
 
-SPEC = load("circuit_breaker").spec
+SPEC = load_topology("circuit_breaker").spec
 TIMEOUT_MS = SPEC["call_timeout_ms"]
 
 
@@ -105,7 +105,7 @@ def trip_with_paused_dep(launch: Breaker, front: Proc, dep: Proc) -> float:
 
 
 def test_topology_env_agrees_with_spec() -> None:
-    t = load("circuit_breaker")
+    t = load_topology("circuit_breaker")
     env = t.services["front"].env
     assert t.entry == "front" and [l.name for l in t.links] == [SPEC["hop"]]
     for key in ("failure_threshold", "window_s", "open_s", "half_open_probes",

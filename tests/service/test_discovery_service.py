@@ -27,11 +27,11 @@ import psutil
 import pytest
 
 from harness.runtime.ports import free_port
-from harness.topology import load
+from harness.topology import load_topology
 
 from .launcher import Launcher, Proc, wait_for
 
-TOPOLOGY = load("discovery")
+TOPOLOGY = load_topology("discovery")
 SPEC = TOPOLOGY.spec
 WEB_ENV = TOPOLOGY.services["web"].env
 BALANCER_ENV = TOPOLOGY.services["balancer"].env

@@ -26,7 +26,7 @@ from harness.runtime.docker.images import BaseRecipe, ensure_base_image
 from harness.runtime.docker.run_labels import OWNER_PID, OWNER_START, RUN, run_labels, sweep_dead_containers
 from harness.runtime.labels import new_run_id
 from harness.runtime.toxiproxy_hosts import DockerToxiproxy, NetworkToxiproxy
-from harness.topology import Service, Topology, load
+from harness.topology import Service, Topology, load_topology
 from harness.wait import wait_until
 
 TARGET = Path(__file__).parent / "docker_target"
@@ -63,7 +63,7 @@ def make(topology: Topology, run_network: DockerToxiproxy, tmp_path: Path, prefi
 
 @pytest.fixture
 def runtime(run_network: DockerToxiproxy, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Deployment]:
-    rt = make(load(TARGET), run_network, tmp_path, request.node.name[5:25].replace("_", "-"))
+    rt = make(load_topology(TARGET), run_network, tmp_path, request.node.name[5:25].replace("_", "-"))
     try:
         yield rt
     finally:
@@ -128,7 +128,7 @@ def test_a_host_toxiproxy_is_refused_with_what_to_do(tmp_path):
     from harness.toxiproxy import ToxiproxyClient
 
     with pytest.raises(SetupError, match="needs the run's Toxiproxy container"):
-        make_runtime("docker", load(TARGET), run_id="x", toxiproxy=ToxiproxyClient("127.0.0.1", 1), log_dir=tmp_path)
+        make_runtime("docker", load_topology(TARGET), run_id="x", toxiproxy=ToxiproxyClient("127.0.0.1", 1), log_dir=tmp_path)
 
 
 @needs_engine
@@ -230,7 +230,7 @@ def test_bulkhead_database_in_a_container_answers_both_links_and_outlives_a_kill
     postgres.py as the image's postgres user on 0.0.0.0, reached from the run's network
     through both links, with its cluster in the bind-mounted /data across a SIGKILL; and
     a stop is postgres's fast shutdown (STOPSIGNAL SIGINT), not a grace run-out."""
-    rt = make(load("bulkhead"), run_network, tmp_path, "bulkhead")
+    rt = make(load_topology("bulkhead"), run_network, tmp_path, "bulkhead")
     try:
         rt.up()
         app = rt.url("app")

@@ -20,11 +20,11 @@ import pytest
 
 from harness.patterns.gateway import b64url, bad_tokens, claims_for, mint
 from harness.runtime.ports import free_port
-from harness.topology import load
+from harness.topology import load_topology
 
 from .launcher import Launcher, Proc, wait_for
 
-TOPOLOGY = load("gateway")
+TOPOLOGY = load_topology("gateway")
 SPEC = TOPOLOGY.spec
 GATEWAY_ENV = TOPOLOGY.services["gateway"].env
 KEY = GATEWAY_ENV["JWT_KEY"].encode()

@@ -25,13 +25,13 @@ from typing import Any
 import pytest
 
 from harness.runtime.ports import free_port
-from harness.topology import load
+from harness.topology import load_topology
 
 from .launcher import TARGETS, Launcher, Proc, wait_for
 
 TARGET = TARGETS / "messaging"
-SPEC = load("messaging").spec
-SPECS = {"nats": SPEC, "rabbitmq": load(TARGET / "rabbitmq.toml").spec}
+SPEC = load_topology("messaging").spec
+SPECS = {"nats": SPEC, "rabbitmq": load_topology(TARGET / "rabbitmq.toml").spec}
 BROKER_SCRIPT = {"nats": "broker.py", "rabbitmq": "rabbitmq_broker.py"}
 BOOT_S = {"nats": 10.0, "rabbitmq": 60.0}  # an Erlang VM boots in 5-11 s on a busy machine
 BOTH = pytest.mark.parametrize("launch", list(SPECS), indirect=True)
@@ -121,7 +121,7 @@ def launch(request: pytest.FixtureRequest, launcher: Launcher) -> Messaging:
 
 
 def test_topology_env_agrees_with_spec() -> None:
-    t = load("messaging")
+    t = load_topology("messaging")
     producer, consumer = t.services["producer"].env, t.services["consumer"].env
     assert t.entry == "producer" and t.services["broker"].health == "tcp"
     assert [l.name for l in t.links] == [SPEC["producer_hop"], SPEC["consumer_hop"]]
@@ -138,7 +138,7 @@ def test_topology_env_agrees_with_spec() -> None:
 
 
 def test_rabbitmq_topology_env_agrees_with_its_spec() -> None:
-    t, spec = load(TARGET / "rabbitmq.toml"), SPECS["rabbitmq"]
+    t, spec = load_topology(TARGET / "rabbitmq.toml"), SPECS["rabbitmq"]
     producer, consumer = t.services["producer"].env, t.services["consumer"].env
     assert producer["BROKER_KIND"] == consumer["BROKER_KIND"] == spec["broker"] == "rabbitmq"
     assert t.services["broker"].command[-1].endswith("rabbitmq_broker.py") and t.services["broker"].health == "tcp"
@@ -147,7 +147,7 @@ def test_rabbitmq_topology_env_agrees_with_its_spec() -> None:
     assert int(consumer["PROCESS_MS"]) == spec["process_ms"] and int(consumer["FETCH_BATCH"]) == spec["fetch_batch"]
     assert float(producer["PING_INTERVAL_S"]) == float(consumer["PING_INTERVAL_S"]) == spec["heartbeat_s"]
     assert spec["outbox_accept_p99_ms"] < spec["publish_timeout_ms"]
-    nats = load("messaging")
+    nats = load_topology("messaging")
     assert {n: (v.broken, v.env.get("VARIANT")) for n, v in t.variants.items()} == {
         n: (v.broken, v.env.get("VARIANT")) for n, v in nats.variants.items()}
 

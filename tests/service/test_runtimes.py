@@ -23,7 +23,7 @@ from harness.runtime.backend import Backend, Instance
 from harness.runtime.docker import engine
 from harness.runtime.labels import new_run_id
 from harness.runtime.toxiproxy_hosts import make_toxiproxy
-from harness.topology import Service, Topology, load
+from harness.topology import Service, Topology, load_topology
 from harness.toxiproxy import ToxiproxyClient
 
 from .conftest import labelled_pids
@@ -88,7 +88,7 @@ def sick(rt_name: str, **service: object) -> Topology:
 
 def test_a_backend_runs_one_instance_through_the_protocol(deploy):
     """The backend's own methods, without the deployment's bookkeeping."""
-    rt = deploy(load(PAIR))
+    rt = deploy(load_topology(PAIR))
     backend = rt.backend
     assert isinstance(backend, Backend)
     backend.prepare(rt.topology)
@@ -118,7 +118,7 @@ def test_a_backend_runs_one_instance_through_the_protocol(deploy):
 
 
 def test_up_wires_links_through_proxies_and_down_removes_everything(deploy, host):
-    rt = deploy(load(PAIR))
+    rt = deploy(load_topology(PAIR))
     events: list[tuple[str, int, str]] = []
     rt.add_listener(lambda s, i, a, d: events.append((s, i, a)))
     rt.up()
@@ -137,7 +137,7 @@ def test_up_wires_links_through_proxies_and_down_removes_everything(deploy, host
 
 
 def test_kill_start_stop_restart_pause_resume(deploy):
-    rt = deploy(load(PAIR))
+    rt = deploy(load_topology(PAIR))
     rt.up()
     port = rt.instances["back"][0].port
     rt.kill("back")
@@ -166,7 +166,7 @@ def test_kill_start_stop_restart_pause_resume(deploy):
 
 
 def test_scale_out_and_in_adds_and_removes_instances_and_proxies(deploy):
-    rt = deploy(load(PAIR))
+    rt = deploy(load_topology(PAIR))
     rt.up()
     rt.scale("back", 3)
     assert [p.instance for p in rt.link_proxies("front->back")] == [0, 1, 2]
@@ -179,7 +179,7 @@ def test_scale_out_and_in_adds_and_removes_instances_and_proxies(deploy):
 
 
 def test_latency_toxic_on_a_link(deploy):
-    rt = deploy(load(PAIR))
+    rt = deploy(load_topology(PAIR))
     rt.up()
     get(rt.entry_url())  # warm
     with injected(make_fault("latency", "front->back", latency=300), rt):

@@ -68,5 +68,8 @@ def test_shards_split_the_selection_between_sessions(pytester: pytest.Pytester) 
     second.assert_outcomes(passed=2, deselected=3)
     first.stdout.fnmatch_lines(["*test_case?0? PASSED*", "*test_case?2? PASSED*", "*test_case?4? PASSED*"])
     second.stdout.fnmatch_lines(["*test_case?1? PASSED*", "*test_case?3? PASSED*"])
+    marked = pytester.runpytest_inprocess(*INNER, "--shard", "1/2", "-k", "not case[1]", "-v")  # shares of what -k kept
+    marked.assert_outcomes(passed=2, deselected=3)
+    marked.stdout.fnmatch_lines(["*test_case?0? PASSED*", "*test_case?3? PASSED*"])
     bad = pytester.runpytest_inprocess(*INNER, "--shard", "3/2")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR

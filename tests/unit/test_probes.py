@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 import pytest
 
+from harness.wait import wait_until as harness_wait
 from harness.probes import Probe, Prober, arrivals_probe, records_probe, state_probe
 from harness.timeline import Recorder, load_frames
 
@@ -25,10 +26,7 @@ def dependency(json_server) -> tuple[str, list[int]]:
 
 
 def wait_until(predicate, timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)  # poll
+    harness_wait(predicate, what="the probe's samples", timeout_s=timeout_s, interval_s=0.02)
 
 
 def test_arrivals_are_recorded_once_each_with_their_own_time(tmp_path: Path, dependency):

@@ -13,7 +13,7 @@ from harness.events import DrainEvent, ExperimentStarted, FaultDescription, Faul
 from harness.experiment import _broken, _drain, _recording
 from harness.judgement import Judgement, parse_rows
 from harness.timeline import Recorder, load_frames
-from harness.topology import load
+from harness.topology import load_topology
 
 FAULT = FaultDescription("latency", "b->c", {"latency_ms": 300})
 
@@ -68,7 +68,7 @@ def test_rows_that_do_not_read_back_are_kept_apart_with_their_reason() -> None:
 
 
 def test_broken_comes_from_the_topologys_variant() -> None:
-    chained = load("chained")
+    chained = load_topology("chained")
     assert not _broken(chained)
     assert _broken(chained.with_variant("no-timeouts"))
 

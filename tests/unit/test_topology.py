@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import TopologyError
-from harness.topology import Link, Service, Topology, load
+from harness.topology import Link, Service, Topology, load_topology
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -17,7 +17,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_chained_target_loads_with_its_variants():
-    t = load("chained")
+    t = load_topology("chained")
     assert t.entry == "a"
     assert [l.name for l in t.links] == ["a->b", "b->c"]
     assert {"correct", "no-timeouts", "fixed-timeouts", "sticky-failure"} <= set(t.variants)
@@ -26,50 +26,50 @@ def test_chained_target_loads_with_its_variants():
 
 
 def test_variant_env_is_applied_to_every_service():
-    t = load("chained").with_variant("no-timeouts")
+    t = load_topology("chained").with_variant("no-timeouts")
     assert all(s.env["VARIANT"] == "no-timeouts" for s in t.services.values())
     assert t.variant == "no-timeouts"
 
 
 def test_unknown_variant_names_the_known_ones():
     with pytest.raises(TopologyError, match=r"unknown variant 'nope'.*correct"):
-        load("chained").with_variant("nope")
+        load_topology("chained").with_variant("nope")
 
 
 def test_invalid_toml_names_the_file(tmp_path):
     p = write(tmp_path, "name = [unclosed")
     with pytest.raises(TopologyError, match=str(p)):
-        load(p)
+        load_topology(p)
 
 
 def test_link_to_unknown_service_names_the_key(tmp_path):
     p = write(tmp_path, '[services.a]\ncommand = ["x"]\n[[links]]\nclient = "a"\nserver = "zz"\n')
     with pytest.raises(TopologyError, match=r"links\[0\]\.server = 'zz' is not a service"):
-        load(p)
+        load_topology(p)
 
 
 def test_unknown_service_key_is_refused(tmp_path):
     p = write(tmp_path, '[services.a]\ncomand = ["x"]\n')
     with pytest.raises(TopologyError, match=r"services\.a: unknown key\(s\) \['comand'\]"):
-        load(p)
+        load_topology(p)
 
 
 def test_service_needs_a_command_or_an_image(tmp_path):
     p = write(tmp_path, "[services.a]\ninstances = 1\n")
     with pytest.raises(TopologyError, match="give a 'command'"):
-        load(p)
+        load_topology(p)
 
 
 def test_bad_health_and_instances(tmp_path):
     with pytest.raises(TopologyError, match=r"services\.a\.health"):
-        load(write(tmp_path, '[services.a]\ncommand = ["x"]\nhealth = "health"\n'))
+        load_topology(write(tmp_path, '[services.a]\ncommand = ["x"]\nhealth = "health"\n'))
     with pytest.raises(TopologyError, match=r"services\.a\.instances"):
-        load(write(tmp_path, '[services.a]\ncommand = ["x"]\ninstances = 0\n'))
+        load_topology(write(tmp_path, '[services.a]\ncommand = ["x"]\ninstances = 0\n'))
 
 
 def test_missing_target_lists_known_targets():
     with pytest.raises(TopologyError, match="known targets: .*chained"):
-        load("no-such-target")
+        load_topology("no-such-target")
 
 
 def test_built_in_python():
@@ -91,7 +91,7 @@ def test_labelled_links_tell_two_links_to_one_server_apart(tmp_path):
     p = write(tmp_path, '[services.app]\ncommand = ["x"]\n[services.db]\ncommand = ["x"]\nhealth = "tcp"\n'
                         '[[links]]\nclient = "app"\nserver = "db"\nlabel = "critical"\n'
                         '[[links]]\nclient = "app"\nserver = "db"\nlabel = "reports"\n')
-    t = load(p)
+    t = load_topology(p)
     assert [l.name for l in t.links] == ["app->db:critical", "app->db:reports"]
     assert [l.env_key for l in t.links] == ["CRITICAL", "REPORTS"]
     assert t.link("app->db:reports").label == "reports"
@@ -101,4 +101,4 @@ def test_two_unlabelled_links_to_one_server_are_refused(tmp_path):
     p = write(tmp_path, '[services.app]\ncommand = ["x"]\n[services.db]\ncommand = ["x"]\n'
                         '[[links]]\nclient = "app"\nserver = "db"\n[[links]]\nclient = "app"\nserver = "db"\n')
     with pytest.raises(TopologyError, match=r"links\[0\] and links\[1\] both give app the variables DB_\*.*label"):
-        load(p)
+        load_topology(p)

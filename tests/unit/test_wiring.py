@@ -9,7 +9,7 @@ import pytest
 from harness.errors import ServiceError
 from harness.runtime.backend import Instance
 from harness.runtime.wiring import command, instance_env, link_env, stop_order
-from harness.topology import Link, Service, Topology, load
+from harness.topology import Link, Service, Topology, load_topology
 
 
 def topo(services: list[str], links: list[tuple[str, str]]) -> Topology:
@@ -18,9 +18,9 @@ def topo(services: list[str], links: list[tuple[str, str]]) -> Topology:
 
 
 def test_stop_order_puts_clients_before_the_servers_they_call():
-    assert stop_order(load("chained")) == ["a", "b", "c"]
+    assert stop_order(load_topology("chained")) == ["a", "b", "c"]
     assert stop_order(topo(["db", "api", "web"], [("web", "api"), ("api", "db")])) == ["web", "api", "db"]
-    assert stop_order(load("messaging")) == ["producer", "consumer", "broker"]
+    assert stop_order(load_topology("messaging")) == ["producer", "consumer", "broker"]
 
 
 def test_stop_order_keeps_the_files_order_inside_a_cycle_and_for_strangers():

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from ...toxiproxy import find_server_binary
-from ...topology import TARGETS_DIR, load
+from ...topology import TARGETS_DIR, load_topology
 from . import engine
 from .builds import build_images
 from .images import ensure_base_image
@@ -24,7 +24,7 @@ def prebuild(targets: list[str], *, say: Callable[[str], None] = print) -> list[
     base = ensure_base_image(client, say=say)
     folders: list[Path] = []
     for name in targets or known_targets():
-        folder = load(name).folder
+        folder = load_topology(name).folder
         if folder is not None and folder not in folders:
             folders.append(folder)
     say(f"building the images of {', '.join(f.name for f in folders)} on {base} (where missing)")
