@@ -63,31 +63,38 @@ service: setup docker-engine
 experiments: setup
 	$(BIN)/harness run experiments -q
 
-# CI: the unit tests, then three streams side by side: the service tests, and
-# the experiments on the local runtime (without the cases marked extended) in
-# two shards, while the docker images build in the background; then one case
-# per experiment file again in containers (the full docker matrix, make
-# experiments-docker, takes ~30 min). Every stream is its own run: its own run
-# id, Toxiproxy and report folder. The machine has two cores and a run of
-# experiments uses about half of one: timing-sensitive checks keep their margins.
+# CI, in three steps, each running side by side what the machine's two cores
+# bear without moving a timing-sensitive verdict (a run of experiments uses
+# about half a core; building images, a whole one):
+#  1. the unit tests; then the service tests that need no Docker engine,
+#     while every docker image the rest needs is built;
+#  2. the experiments on the local runtime (without the cases marked
+#     extended) in two shards, beside the docker service tests (images built);
+#  3. one case per experiment file again in containers (the full docker
+#     matrix, make experiments-docker, takes ~30 min).
+# Every stream is its own run: its own run id, Toxiproxy and report folder.
 DOCKER_SMOKE = stall-correct or crash-correct-pass-pass or timeout-no-breaker or crash-users-correct \
 	or broker-crash-correct-rabbitmq or registry-outage-correct
-LOCAL_EXPERIMENTS = $(BIN)/python -m pytest experiments -q -m "not extended" --durations=5 -p no:cacheprovider
+LOCAL_EXPERIMENTS = $(BIN)/python -m pytest experiments -q -m "not extended" --durations=5
 
 test: setup docker-engine
 	$(BIN)/python -m pytest tests/unit -q
-	@$(MAKE) --no-print-directory -j4 -O test-service test-shard-1 test-shard-2 test-images
+	@$(MAKE) --no-print-directory -j2 -O test-service-local test-images
+	@$(MAKE) --no-print-directory -j3 -O test-shard-1 test-shard-2 test-service-docker
 	$(BIN)/harness run experiments -q --runtime docker -k "$(DOCKER_SMOKE)"
 
-.PHONY: test-service test-shard-1 test-shard-2 test-images
-test-service:
-	$(BIN)/python -m pytest tests/service -q --durations=10
+.PHONY: test-service-local test-service-docker test-shard-1 test-shard-2 test-images
+test-service-local:
+	$(BIN)/python -m pytest tests/service -q -m "not docker" --durations=10
+test-service-docker:
+	$(BIN)/python -m pytest tests/service -q -m docker --durations=5
 test-shard-1:
 	$(LOCAL_EXPERIMENTS) --shard 1/2
 test-shard-2:
 	$(LOCAL_EXPERIMENTS) --shard 2/2
 test-images:
-	@$(BIN)/harness images >/dev/null || echo "warning: building the docker images failed; the docker smoke will say why"
+	@$(BIN)/harness images > /dev/null && $(BIN)/harness images tests/service/docker_target > /dev/null \
+		|| echo "warning: building the docker images failed; the docker tests will say why"
 
 experiments-docker: setup docker-engine
 	$(BIN)/harness run experiments -q --runtime docker

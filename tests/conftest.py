@@ -1,5 +1,7 @@
 """The harness's own tests: ``unit/`` starts nothing and runs in seconds;
-``service/`` runs real processes and containers (marked ``service``)."""
+``service/`` runs real processes and containers (marked ``service``; those
+that need a Docker engine are marked ``docker`` too, so CI can run them once
+the images are built)."""
 
 from __future__ import annotations
 
@@ -15,12 +17,15 @@ SERVICE_DIR = Path(__file__).parent / "service"
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "service: a test of the harness that runs real processes or containers")
+    config.addinivalue_line("markers", "docker: a service test that needs a Docker engine and the target images")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SERVICE_DIR in Path(item.path).parents:
             item.add_marker(pytest.mark.service)
+            if Path(item.path).name == "test_docker_runtime.py" or "[docker" in item.nodeid:
+                item.add_marker(pytest.mark.docker)
 
 
 @pytest.fixture

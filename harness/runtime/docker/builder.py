@@ -8,27 +8,22 @@ of the same image are pruned once they are an hour old.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import shutil
 import tempfile
-import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable
 
 from ...errors import SetupError
+from .buildlock import building, image_lock, no_build_running
 from .images import has_image
-from .wheels import cache_dir
 
 if TYPE_CHECKING:
     import docker
 
 CONTEXT_LABEL = "harness.context"
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "*.data", "*.log")
-_locks: dict[str, threading.Lock] = {}
-_locks_lock = threading.Lock()
 Staged = list[tuple[str, Path]]
 
 
@@ -61,7 +56,7 @@ def build(client: "docker.DockerClient", name: str, files: Staged, *, base: str,
     base_id = _base_id(client, base, what)
     digest = _digest(files, base_id, args)
     tag = f"{name}:{digest}"
-    with _lock_of(name), _building():  # one build of an image at a time; other images build beside it
+    with image_lock(name), building():
         if not nocache and has_image(client, tag, CONTEXT_LABEL, digest):
             return tag
         with tempfile.TemporaryDirectory(prefix="harness-build-") as ctx:
@@ -83,44 +78,16 @@ def build(client: "docker.DockerClient", name: str, files: Staged, *, base: str,
     return tag
 
 
-@contextlib.contextmanager
-def _building() -> Iterator[None]:
-    """Held (shared) while an image builds, by every process of this machine:
-    a build's image is dangling until it is tagged, so no prune may run then."""
-    with _lock_file().open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def _prune_dangling(client: "docker.DockerClient") -> None:
     """Removes untagged builds (a tag built again leaves one), unless a build runs anywhere."""
     from docker.errors import APIError
 
-    with _lock_file().open("a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return  # another build runs: its image is dangling until it is tagged
-        try:
-            client.images.prune(filters={"dangling": True, "label": CONTEXT_LABEL})
-        except APIError:
-            pass  # another prune is running
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _lock_file() -> Path:
-    path = cache_dir() / "builds.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _lock_of(name: str) -> threading.Lock:
-    with _locks_lock:
-        return _locks.setdefault(name, threading.Lock())
+    with no_build_running() as alone:
+        if alone:
+            try:
+                client.images.prune(filters={"dangling": True, "label": CONTEXT_LABEL})
+            except APIError:
+                pass  # another prune is running
 
 
 def _base_id(client: "docker.DockerClient", base: str, what: str) -> str:

@@ -16,19 +16,18 @@ import re
 import shutil
 import subprocess
 import tempfile
-import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ...errors import SetupError
+from .buildlock import image_lock
 
 if TYPE_CHECKING:
     import docker
 
 RECIPE_LABEL = "harness.recipe"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
-_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ def ensure_base_image(client: "docker.DockerClient", recipe: BaseRecipe = BaseRe
     own = os.environ.get("HARNESS_BASE_IMAGE")
     if own:
         return own
-    with _lock:
+    with image_lock(recipe.tag.split(":")[0]):
         if not has_image(client, recipe.tag, RECIPE_LABEL, recipe.digest):
             say(f"building the base image {recipe.tag} with debootstrap (once per recipe, about 1-2 min)")
             build_base_image(client, recipe)
