@@ -172,7 +172,7 @@ def test_body_fields_are_copied_into_every_row(server_url: str, run_id: str, tmp
 
 
 def test_request_ids_are_fresh_per_request_and_kept_in_rows(server_url: str, run_id: str, tmp_path: Path) -> None:
-    spec = LoadSpec(users=2, rate_per_s=40, duration_s=1, timeout_s=5, body_fields=("seen_id", "token"),
+    spec = LoadSpec(users=2, rate_per_s=40, duration_s=3, timeout_s=5, body_fields=("seen_id", "token"),
                     request_id_header="X-Request-Id",
                     requests=(RequestSpec(path="/echo", name="good", headers={"Authorization": "Bearer a"}),
                               RequestSpec(path="/echo", name="bad", headers={"Authorization": "Bearer b"})))
