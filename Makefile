@@ -63,13 +63,14 @@ service: setup docker-engine
 experiments: setup
 	$(BIN)/harness run experiments -q
 
-# CI, in three steps, each running side by side what the machine's two cores
-# bear without moving a timing-sensitive verdict (a run of experiments uses
-# about half a core; building images, a whole one):
-#  1. the unit tests; then the service tests that need no Docker engine,
-#     while every docker image the rest needs is built;
+# CI, in three steps, each running side by side only what the machine's two
+# cores bear without moving a timing-sensitive verdict (a run of experiments
+# uses about half a core; building images, a whole one):
+#  1. the unit tests; then the service tests that need no Docker engine, beside
+#     the build of every docker image the rest needs and then the docker
+#     service tests;
 #  2. the experiments on the local runtime (without the cases marked
-#     extended) in two shards, beside the docker service tests (images built);
+#     extended), in two shards side by side;
 #  3. one case per experiment file again in containers (the full docker
 #     matrix, make experiments-docker, takes ~30 min).
 # Every stream is its own run: its own run id, Toxiproxy and report folder.
@@ -79,22 +80,21 @@ LOCAL_EXPERIMENTS = $(BIN)/python -m pytest experiments -q -m "not extended" --d
 
 test: setup docker-engine
 	$(BIN)/python -m pytest tests/unit -q
-	@$(MAKE) --no-print-directory -j2 -O test-service-local test-images
-	@$(MAKE) --no-print-directory -j3 -O test-shard-1 test-shard-2 test-service-docker
+	@$(MAKE) --no-print-directory -j2 -O test-service-local test-docker-service
+	@$(MAKE) --no-print-directory -j2 -O test-shard-1 test-shard-2
 	$(BIN)/harness run experiments -q --runtime docker -k "$(DOCKER_SMOKE)"
 
-.PHONY: test-service-local test-service-docker test-shard-1 test-shard-2 test-images
+.PHONY: test-service-local test-docker-service test-shard-1 test-shard-2
 test-service-local:
 	$(BIN)/python -m pytest tests/service -q -m "not docker" --durations=10
-test-service-docker:
+test-docker-service:
+	@$(BIN)/harness images > /dev/null && $(BIN)/harness images tests/service/docker_target > /dev/null \
+		|| echo "warning: building the docker images failed; the docker tests will say why"
 	$(BIN)/python -m pytest tests/service -q -m docker --durations=5
 test-shard-1:
 	$(LOCAL_EXPERIMENTS) --shard 1/2
 test-shard-2:
 	$(LOCAL_EXPERIMENTS) --shard 2/2
-test-images:
-	@$(BIN)/harness images > /dev/null && $(BIN)/harness images tests/service/docker_target > /dev/null \
-		|| echo "warning: building the docker images failed; the docker tests will say why"
 
 experiments-docker: setup docker-engine
 	$(BIN)/harness run experiments -q --runtime docker

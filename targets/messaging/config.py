@@ -68,6 +68,7 @@ class BrokerConfig:
     data_dir: Path
     server_bin: str  # NATS_SERVER_BIN or RABBITMQ_SERVER_BIN; "" = look in the usual places
     schedulers: int = 0  # ERL_SCHEDULERS (RabbitMQ): scheduler threads of the Erlang VM; 0 = one per core
+    nice: int = 0  # NICE (RabbitMQ): how much lower the node's CPU priority is than the wrapper's
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,8 @@ def load_broker(env: Mapping[str, str], *, bin_key: str = "NATS_SERVER_BIN") -> 
     return BrokerConfig(port=envconfig.port(env), host=host_env(env),
                         name=envconfig.name(env, "SERVICE_NAME", "broker"), data_dir=envconfig.data_dir(env),
                         server_bin=env.get(bin_key, "").strip(),
-                        schedulers=envconfig.integer(env, "ERL_SCHEDULERS", 0, minimum=0, maximum=1024))
+                        schedulers=envconfig.integer(env, "ERL_SCHEDULERS", 0, minimum=0, maximum=1024),
+                        nice=envconfig.integer(env, "NICE", 0, minimum=0, maximum=19))
 
 
 def load_producer(env: Mapping[str, str]) -> ProducerConfig:

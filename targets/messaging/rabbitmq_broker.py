@@ -17,7 +17,11 @@ the Erlang cookie (HOME is DATA_DIR). No plugins, no management port: one
 AMQP listener on BIND_HOST:PORT, so the runtime's proxies are the only way in.
 ERL_SCHEDULERS, when set, caps the VM's scheduler threads: a node booting
 on every core of a small machine starves the producer beside it, which
-then shows up as the pattern's latency (rabbitmq.toml sets 1).
+then shows up as the pattern's latency (rabbitmq.toml sets 1). NICE lowers
+the node's CPU priority for the same reason: its boot after a crash is
+seconds of CPU, and on a shared machine (CI runs experiments side by side)
+the producer it serves must not wait for it (rabbitmq.toml sets 10; a real
+broker has a host of its own).
 
 The server comes from Debian's ``rabbitmq-server`` package (``make setup``
 installs it): ``/usr/lib/rabbitmq/bin/rabbitmq-server`` runs the node as the
@@ -184,7 +188,7 @@ def start(setup: tuple[BrokerConfig, str, str]) -> int:
         return 2
     print(f"rabbitmq broker {config.name}: {server} on {config.host}:{config.port} "
           f"(epmd 127.0.0.1:{epmd_port}, data {config.data_dir})", file=sys.stderr, flush=True)
-    node = subprocess.Popen([server], env=env)
+    node = subprocess.Popen([server], env=env, preexec_fn=(lambda: os.nice(config.nice)) if config.nice else None)
     return supervise(node, epmd)
 
 
