@@ -3,7 +3,7 @@
 ``targets/targetkit`` is a package the reference targets share. Local
 services get its folder appended to PYTHONPATH (a service's own modules and
 the user's own PYTHONPATH still come first); target images get a copy in
-/opt/kit (harness/runtime/builds.py).
+/opt/kit (harness/runtime/docker/builds.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The stop and scale_out faults, and combined(): the order of what they ask
 of the runtime, against a fake runtime that records every call (these are
-unit tests of ordering and bookkeeping; tests/test_faults.py runs faults
+unit tests of ordering and bookkeeping; tests/service/test_faults.py runs faults
 against real processes)."""
 
 from __future__ import annotations
