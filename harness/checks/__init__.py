@@ -20,12 +20,12 @@ from .discovery import (
 from .gateway import partial_within_budget, recovers_complete, rejects_bad_tokens, serves_stale
 from .messaging import accepts_during_outage, duplicates_bounded, lag_recovers, no_message_lost
 from .recovery import recovers
-from .verdict import Verdict, check, unknown, verdict
+from .verdict import Verdict, check, judged, unknown, verdict
 from .windows import MissingData
 
 __all__ = [
     "MissingData", "Verdict", "accepts_during_outage", "answers_within_budget", "check", "critical_isolated",
-    "dead_instance_removed", "duplicates_bounded", "fast_fails_while_open", "graceful_stop_loses_nothing",
+    "dead_instance_removed", "duplicates_bounded", "fast_fails_while_open", "graceful_stop_loses_nothing", "judged",
     "lag_recovers", "latency_passes_through", "membership_converges", "no_message_lost", "opens_after_threshold",
     "overflow_rejected_fast", "partial_within_budget", "recovers", "recovers_complete", "rejects_bad_tokens",
     "serves_stale", "serves_through_registry_outage", "takes_traffic", "unknown", "verdict",

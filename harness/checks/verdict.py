@@ -48,6 +48,15 @@ def verdict(check: str, ok: bool, explanation: str, **figures: Any) -> Verdict:
     return Verdict(check=check, status="pass" if ok else "fail", explanation=explanation, figures=figures)
 
 
+def judged(check: str, clauses: dict[str, bool], explanation: str, **figures: Any) -> Verdict:
+    """A verdict from named clauses: pass only when every clause holds. The figures
+    list the clauses judged and the ones that failed, so a broken variant is
+    counted as caught only by the clause it must break."""
+    failed = [name for name, held in clauses.items() if not held]
+    return Verdict(check=check, status="fail" if failed else "pass", explanation=explanation,
+                   figures={**figures, "clauses": list(clauses), "failed": failed})
+
+
 def unknown(check: str, reason: str, **figures: Any) -> Verdict:
     return Verdict(check=check, status="unknown", explanation=reason, figures=figures)
 

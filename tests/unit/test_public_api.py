@@ -18,7 +18,7 @@ PUBLIC = {
     "harness.checks": [
         "MissingData", "Verdict", "accepts_during_outage", "answers_within_budget", "check", "critical_isolated",
         "dead_instance_removed", "duplicates_bounded", "fast_fails_while_open", "graceful_stop_loses_nothing",
-        "lag_recovers", "latency_passes_through", "membership_converges", "no_message_lost",
+        "judged", "lag_recovers", "latency_passes_through", "membership_converges", "no_message_lost",
         "opens_after_threshold", "overflow_rejected_fast", "partial_within_budget", "recovers",
         "recovers_complete", "rejects_bad_tokens", "serves_stale", "serves_through_registry_outage",
         "takes_traffic", "unknown", "verdict",
