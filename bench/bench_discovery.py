@@ -36,11 +36,11 @@ FIGURES = {  # fault -> (label, figure name in the fault's own verdict, scale) .
     "scale-out": [("registered -> first answer", "delay_s", 1000, "ms"),
                   ("registered -> in balancer", "in_balancer_s", None, "ms")],
     "crash": [("fault -> left registry", "registry_left_after_s", 1, "s"),
-              ("fault -> left balancer", "balancer_left_after_s", 1, "s"), ("failed requests", "failed", 1, "")],
+              ("fault -> left balancer", "balancer_left_after_s", 1, "s"), ("failed requests", "failed_requests", 1, "")],
     "pause": [("fault -> left registry", "registry_left_after_s", 1, "s"),
-              ("fault -> left balancer", "balancer_left_after_s", 1, "s"), ("failed requests", "failed", 1, "")],
-    "graceful-stop": [("deregistered -> exited", "drain", 1000, "ms"), ("failed requests", "failed", 1, "")],
-    "registry-outage": [("failed requests", "failed", 1, ""), ("etcd back -> all agree", "converged", 1, "s")],
+              ("fault -> left balancer", "balancer_left_after_s", 1, "s"), ("failed requests", "failed_requests", 1, "")],
+    "graceful-stop": [("deregistered -> exited", "drain", 1000, "ms"), ("failed requests", "failed_requests", 1, "")],
+    "registry-outage": [("failed requests", "failed_requests", 1, ""), ("etcd back -> all agree", "converged", 1, "s")],
 }
 
 

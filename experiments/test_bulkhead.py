@@ -40,13 +40,14 @@ FAULTS = {
     "stall": (make_fault("timeout", SPEC["reports_link"], timeout=0), "stall_queue_bound_ms"),
 }
 
-# fault, variant, expected of (critical-isolated, overflow-rejected-fast, recovers of both routes)
+# fault, variant, expected of (critical-isolated, overflow-rejected-fast, recovers of both routes);
+# ("fail", clause): the clause the broken variant must break
 CASES = [
     *[(fault, "correct", ("pass", "pass", "pass")) for fault in FAULTS],
-    ("latency", "shared-pool", ("fail", None, None)),
-    ("stall", "shared-pool", ("fail", None, None)),
-    ("latency", "unbounded-wait", ("pass", "fail", None)),
-    ("stall", "leaky-pool", ("pass", "pass", "fail")),
+    ("latency", "shared-pool", (("fail", "critical_success_held"), None, None)),
+    ("stall", "shared-pool", (("fail", "critical_success_held"), None, None)),
+    ("latency", "unbounded-wait", ("pass", ("fail", "no_request_queued"), None)),
+    ("stall", "leaky-pool", ("pass", "pass", ("fail", "success_back_within_bound"))),
 ]
 
 

@@ -34,13 +34,16 @@ FAULTS = {
     "pause": make_fault("pause", "dep"),
 }
 
-# fault, variant, expected of (opens-after-threshold, fast-fails-while-open, recovers)
+# fault, variant, expected of (opens-after-threshold, fast-fails-while-open, recovers);
+# ("fail", clause): the clause the broken variant must break
+NO_BREAKER = (("fail", "no_late_calls"), ("fail", "failed_fast"), "pass")
+NEVER_CLOSES = ("pass", "pass", ("fail", "success_back_within_bound"))
 CASES = [
     *[(fault, "correct", ("pass", "pass", "pass")) for fault in FAULTS],
-    ("timeout", "no-breaker", ("fail", "fail", "pass")),
-    ("crash", "no-breaker", ("fail", "fail", "pass")),
-    ("timeout", "never-closes", ("pass", "pass", "fail")),
-    ("pause", "never-closes", ("pass", "pass", "fail")),
+    ("timeout", "no-breaker", NO_BREAKER),
+    ("crash", "no-breaker", NO_BREAKER),
+    ("timeout", "never-closes", NEVER_CLOSES),
+    ("pause", "never-closes", NEVER_CLOSES),
 ]
 
 

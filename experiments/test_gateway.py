@@ -24,8 +24,9 @@ import time
 import pytest
 
 from harness import ExperimentRun, LoadSpec, Phases, RequestSpec, http_json_probe, load_topology, make_fault, records_probe
-from harness.checks import partial_within_budget, recovers_complete, rejects_bad_tokens, serves_stale
-from harness.patterns.gateway import bad_tokens, claims_for, mint
+from harness.checks import answers_belong_to_caller, partial_within_budget, recovers_complete, rejects_bad_tokens, \
+    serves_stale
+from harness.patterns.gateway import bad_tokens, claims_for, mint, spoofed_identity
 
 TARGET = load_topology("gateway")
 SPEC = TARGET.spec
@@ -46,16 +47,17 @@ FAULTS = {
 DOWN = {"crash-users": "users", "orders-link-down": "orders"}  # the backend whose data must be served stale
 
 # fault, variant, expected of (rejects-bad-tokens, partial-within-budget, serves-stale, recovers-complete);
-# None: not judged (budget is judged under a slow optional backend, stale under a down one)
+# None: not judged (budget is judged under a slow optional backend, stale under a down one);
+# ("fail", clause): the clause the broken variant must break
 CASES = [
     ("slow-recommendations", "correct", ("pass", "pass", None, "pass")),
     ("paused-recommendations", "correct", ("pass", "pass", None, "pass")),
     ("crash-users", "correct", ("pass", None, "pass", "pass")),
     ("orders-link-down", "correct", ("pass", None, "pass", "pass")),
-    ("slow-recommendations", "auth-bypass", ("fail", "pass", None, "pass")),
-    ("slow-recommendations", "sequential-no-timeout", ("pass", "fail", None, "pass")),
-    ("crash-users", "no-cache", ("pass", None, "fail", "pass")),
-    ("crash-users", "never-readmits", ("pass", None, "pass", "fail")),
+    ("slow-recommendations", "auth-bypass", (("fail", "none_reached_backend"), "pass", None, "pass")),
+    ("slow-recommendations", "sequential-no-timeout", ("pass", ("fail", "p99_within_budget"), None, "pass")),
+    ("crash-users", "no-cache", ("pass", None, ("fail", "hit_ratio_held"), "pass")),
+    ("crash-users", "never-readmits", ("pass", None, "pass", ("fail", "success_back_within_bound"))),
 ]
 
 
@@ -112,3 +114,43 @@ def test_gateway_under_backend_failure(harness_run, fault, variant, expected):
     judged.append((recovers_complete(frames, route=ROUTE, bound_s=SPEC["recovery_bound_s"],
                                      min_success=SPEC["recovery_min_complete"]), back))
     harness_run.expect(result, judged)
+
+
+# answers-belong-to-caller (security): every answer holds the token's subject's own data, and every
+# backend is asked for that subject. All under crash-users: once the users TTL runs out, every answer
+# carries users' data from the stale cache, so a cache keyed by route hands one user's entry to all
+# (shared-cache). A spoofed identity shows on every live call, and recommendations (TTL 0) is called on
+# every profile request, crash or not (trusts-client-identity).
+CALLER_PHASES = Phases(baseline_s=2.0, fault_s=4.0, recovery_s=2.0)
+OWNER_FIELDS = tuple(f"parts.{b}.user" for b in BACKENDS)  # whose data each part of an answer is
+CALLER_CASES = [("correct", None), ("shared-cache", "answers_own_data"),
+                ("trusts-client-identity", "backends_asked_for_caller")]  # variant, the clause it must break
+
+
+def caller_load_spec() -> LoadSpec:
+    """The good tokens of four users on every route, each request tagged with its
+    token's subject; a fifth of them also claim the next user's identity in headers."""
+    now = time.time()
+    requests = []
+    for i, who in enumerate(SUBJECTS):
+        other = SUBJECTS[(i + 1) % len(SUBJECTS)]
+        token = {"Authorization": "Bearer " + mint(claims_for(who, issuer=SPEC["jwt_issuer"],
+                                                              audience=SPEC["jwt_audience"], now_s=now), KEY)}
+        for route in ROUTES:
+            weight = 8 if route == ROUTE else 1
+            requests += [RequestSpec(path=route, name=route, weight=4 * weight, headers=token, tags={"subject": who}),
+                         RequestSpec(path=route, name=route, weight=weight, headers={**token, **spoofed_identity(other)},
+                                     tags={"subject": who, "claimed": other})]
+    return LoadSpec(users=10, rate_per_s=60, timeout_s=10.0, requests=tuple(requests),
+                    body_fields=("partial", "missing", "stale", *OWNER_FIELDS),
+                    request_id_header=SPEC["request_id_header"])
+
+
+@pytest.mark.experiment
+@pytest.mark.parametrize("variant, clause", CALLER_CASES, ids=[v for v, _ in CALLER_CASES])
+def test_gateway_answers_belong_to_caller(harness_run, variant, clause):
+    result = harness_run.experiment(TARGET, name=f"gateway-callers-crash-users-{variant}", variant=variant,
+                                    fault=FAULTS["crash-users"], load=caller_load_spec(), phases=CALLER_PHASES,
+                                    probes=probes, probe_interval_s=0.25)
+    verdict = answers_belong_to_caller(result.frames, backends=BACKENDS, owner_fields=OWNER_FIELDS)
+    harness_run.expect(result, [(verdict, "fail", clause) if clause else (verdict, "pass")])

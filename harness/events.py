@@ -53,6 +53,12 @@ class FaultDescription:
         )
 
 
+def _flat_description(data: Mapping[str, Any], record: str) -> FaultDescription:
+    """The fault a flat event names in its fault, on and params fields."""
+    return FaultDescription(kind=field_of(data, "fault", str, record), on=field_of(data, "on", str, record),
+                            params=dict(field_of(data, "params", dict, record)))
+
+
 @dataclass(frozen=True, slots=True)
 class FaultEvent:
     """A fault window's edge: applied (start) or reverted (end, with the error of a failed revert)."""
@@ -71,13 +77,40 @@ class FaultEvent:
     @classmethod
     def from_json(cls, data: Any) -> "FaultEvent":
         data = json_object(data, "fault event")
-        fault = FaultDescription(
-            kind=field_of(data, "fault", str, "fault event"),
-            on=field_of(data, "on", str, "fault event"),
-            params=dict(field_of(data, "params", dict, "fault event")),
-        )
+        fault = _flat_description(data, "fault event")
         return cls(fault=fault, edge=_edge(data, "fault event"), error=field_of(data, "error", (str, type(None)), "fault event", None),
                    t_ns=field_of(data, "t_ns", int, "fault event"))
+
+
+@dataclass(frozen=True, slots=True)
+class FaultEffect:
+    """What the harness itself saw of a fault's effect (harness.landing): landed (True),
+    not seen (False, with the reason), or not verifiable (None); the evidence in
+    words and its figures, `seen_after_ms` among them (from apply to evidence)."""
+
+    kind: ClassVar[str] = "fault_effect"
+    fault: FaultDescription
+    landed: bool | None
+    reason: str | None = None
+    evidence: tuple[str, ...] = ()
+    figures: dict[str, Any] = field(default_factory=dict)
+    t_ns: int = field(default_factory=now_ns, kw_only=True)
+
+    def to_json(self) -> dict[str, Any]:
+        d = self.fault
+        return {"t_ns": self.t_ns, "kind": self.kind, "fault": d.kind, "on": d.on, "params": dict(d.params),
+                "landed": self.landed, "reason": self.reason, "evidence": list(self.evidence),
+                "figures": dict(self.figures)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> "FaultEffect":
+        data = json_object(data, "fault effect")
+        fault = _flat_description(data, "fault effect")
+        return cls(fault=fault, landed=field_of(data, "landed", (bool, type(None)), "fault effect"),
+                   reason=field_of(data, "reason", (str, type(None)), "fault effect", None),
+                   evidence=tuple(field_of(data, "evidence", list, "fault effect", [])),
+                   figures=dict(field_of(data, "figures", dict, "fault effect", {})),
+                   t_ns=field_of(data, "t_ns", int, "fault effect"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 import contextlib
 
 from .errors import WaitTimeout
-from .events import DrainEvent, Edge, ExperimentStarted, FaultDescription, FaultEvent, LifecycleEvent
+from .events import DrainEvent, Edge, ExperimentStarted, FaultDescription, FaultEffect, FaultEvent, LifecycleEvent
 from .faults.base import Fault, injected
 from .load import LoadRun, LoadSpec
 from .probes import Probe, Prober
@@ -111,11 +111,14 @@ def run_experiment(
         def on_fault(description: FaultDescription, edge: Edge, error: str | None) -> None:
             rec.write(FaultEvent(fault=description, edge=edge, error=error))
 
+        def on_effect(effect: FaultEffect) -> None:
+            rec.write(effect)
+
         load_run = LoadRun(load, host_url=runtime.entry_url(), requests_file=rec.requests_path, log_dir=folder, run_id=runtime.run_id)
         with _recording(runtime, rec), load_run, Prober(probes or [], rec, interval_s=probe_interval_s):
             load_run.wait_first_request(timeout_s=first_request_timeout_s)
             _phase(rec, "baseline", lambda: _pace(phases.baseline_s))
-            _phase(rec, "fault", lambda: _fault_phase(fault, runtime, on_fault, phases.fault_s))
+            _phase(rec, "fault", lambda: _fault_phase(fault, runtime, on_fault, on_effect, phases.fault_s))
             _phase(rec, "recovery", lambda: _pace(phases.recovery_s))
             load_run.stop()
             summary = load_run.summary()
@@ -143,11 +146,11 @@ def _phase(rec: Recorder, phase: str, body: Any) -> None:
         rec.record("phase", phase=phase, edge="end")
 
 
-def _fault_phase(fault: Fault | None, runtime: Runtime, listener: Any, seconds: float) -> None:
+def _fault_phase(fault: Fault | None, runtime: Runtime, listener: Any, on_effect: Any, seconds: float) -> None:
     if fault is None:
         _pace(seconds)
         return
-    with injected(fault, runtime, listener=listener):
+    with injected(fault, runtime, listener=listener, on_effect=on_effect):
         _pace(seconds)
 
 

@@ -22,16 +22,17 @@ from .events import FaultDescription
 from .jsonform import field_of, json_object
 from .timeline import read_jsonl
 
-Expected = Literal["pass", "fail"]
-EXPECTED = ("pass", "fail")
+Expected = Literal["pass", "fail", "unknown"]   # unknown: a no-op case, whose fault cannot take effect
+EXPECTED = ("pass", "fail", "unknown")
 VERDICTS_LOG = "verdicts.jsonl"
 VERDICTS_FILE = "verdicts.json"
 
 
 @dataclass(frozen=True, slots=True)
 class Judgement:
-    """One row of verdicts.json: the verdict, what was expected, and the experiment,
-    target, variant (broken or not) and fault it was judged on."""
+    """One row of verdicts.json: the verdict, what was expected (for a broken
+    variant, also the clause it must break), and the experiment, target,
+    variant (broken or not) and fault it was judged on."""
 
     experiment: str
     target: str
@@ -40,23 +41,33 @@ class Judgement:
     fault: FaultDescription | None
     verdict: Verdict
     expected: Expected
+    expected_clause: str | None = None
 
     @property
     def as_expected(self) -> bool:
-        """Whether the check said what was expected; unknown never is."""
-        return self.verdict.status == self.expected
+        """Whether the check said what was expected and, when a clause is named, failed
+        on that clause: a broken variant failing for another reason is not caught."""
+        if self.verdict.status != self.expected:
+            return False
+        return self.expected_clause is None or self.expected_clause in self.failed_clauses
+
+    @property
+    def failed_clauses(self) -> list[str]:
+        """The clauses the verdict names as failed (none for verdicts judged before clauses)."""
+        failed = self.verdict.figures.get("failed")
+        return [str(c) for c in failed] if isinstance(failed, list) else []
 
     def to_json(self) -> dict[str, Any]:
         return {"experiment": self.experiment, "target": self.target, "variant": self.variant, "broken": self.broken,
                 "fault": self.fault.to_json() if self.fault else None, "expected": self.expected,
-                **self.verdict.to_json()}
+                "expected_clause": self.expected_clause, **self.verdict.to_json()}
 
     @classmethod
     def from_json(cls, data: Any) -> "Judgement":
         data = json_object(data, "verdict row")
         expected = field_of(data, "expected", str, "verdict row")
         if expected not in EXPECTED:
-            raise ValueError(f"verdict row: expected is {expected!r}, not pass or fail")
+            raise ValueError(f"verdict row: expected is {expected!r}, not pass, fail or unknown")
         return cls(
             experiment=field_of(data, "experiment", str, "verdict row"),
             target=field_of(data, "target", str, "verdict row"),
@@ -66,6 +77,8 @@ class Judgement:
             fault=_fault(field_of(data, "fault", (dict, str, type(None)), "verdict row")),
             verdict=Verdict.from_json(data),
             expected=expected,  # type: ignore[arg-type]
+            # rows saved before clause-level verdicts have none
+            expected_clause=field_of(data, "expected_clause", (str, type(None)), "verdict row", None),
         )
 
 

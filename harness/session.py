@@ -20,7 +20,7 @@ from typing import Any, Iterator
 from .checks.verdict import Verdict
 from .experiment import ExperimentRun, Phases, run_experiment
 from .faults.base import Fault
-from .judgement import Expected, Judgement, append_rows, write_file
+from .judgement import EXPECTED, Expected, Judgement, append_rows, write_file
 from .load import LoadSpec
 from .probes import Probe
 from .runtime import ToxiproxyHost, make_runtime, make_toxiproxy, teardown
@@ -29,6 +29,9 @@ from .runtime.labels import new_run_id
 from .runtime.local.processes import sweep_dead_processes
 from .topology import Topology, load_topology
 from .toxiproxy import ToxiproxyClient
+
+# (verdict, expected), (verdict, "fail", clause), or (verdict, ("fail", clause)) as a case table holds it
+Expectation = tuple[Verdict, Expected] | tuple[Verdict, Expected, str] | tuple[Verdict, tuple[Expected, str]]
 
 
 @dataclass
@@ -128,19 +131,20 @@ class HarnessRun:
             chosen = f"{name}-{n}"
         return chosen
 
-    def judge(self, run: ExperimentRun, expectations: list[tuple[Verdict, Expected]]) -> list[Judgement]:
-        """Records each verdict with what was expected: in the experiment's verdicts.jsonl
-        at once (a killed run keeps it), in verdicts.json when the run closes."""
+    def judge(self, run: ExperimentRun, expectations: list[Expectation]) -> list[Judgement]:
+        """Records each verdict with what was expected (and the clause a broken variant
+        must break): in the experiment's verdicts.jsonl at once (a killed run keeps it),
+        in verdicts.json when the run closes."""
         judgements = [
             Judgement(experiment=run.name, target=run.target, variant=run.variant, broken=run.broken,
-                      fault=run.fault, verdict=v, expected=exp)
-            for v, exp in expectations
+                      fault=run.fault, verdict=v, expected=exp, expected_clause=clause)
+            for v, exp, clause in map(_expectation, expectations)
         ]
         append_rows(run.folder, judgements)
         self.rows.extend(judgements)
         return judgements
 
-    def expect(self, run: ExperimentRun, expectations: list[tuple[Verdict, Expected]]) -> list[Judgement]:
+    def expect(self, run: ExperimentRun, expectations: list[Expectation]) -> list[Judgement]:
         """Judges, then fails (AssertionError with every check's figures) unless all went as expected."""
         judgements = self.judge(run, expectations)
         if not all(j.as_expected for j in judgements):
@@ -148,16 +152,40 @@ class HarnessRun:
         return judgements
 
 
+def _expectation(entry: Expectation) -> tuple[Verdict, Expected, str | None]:
+    """(verdict, expected, clause or None) of one expectation. A clause is expected
+    only of a fail: it names the promise the broken variant must be caught breaking."""
+    verdict, *wanted = entry
+    if len(wanted) == 1 and isinstance(wanted[0], tuple):  # a case table's ("fail", clause)
+        wanted = list(wanted[0])
+    if not 1 <= len(wanted) <= 2 or wanted[0] not in EXPECTED:
+        raise ValueError(f"{verdict.check}: expected {wanted!r}: give pass, fail or unknown, and maybe a clause")
+    clause = wanted[1] if len(wanted) == 2 else None
+    if clause is not None and (wanted[0] != "fail" or not isinstance(clause, str)):
+        raise ValueError(f"{verdict.check}: a clause ({clause!r}) is expected only of a fail, as a string")
+    return verdict, wanted[0], clause
+
+
 def _folder_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")[:120] or "experiment"
 
 
 def explain(judgements: list[Judgement]) -> str:
-    """The lines a failed assertion shows: each check, expected vs got, and why."""
+    """The lines a failed assertion shows: each check, expected vs got (with the clause
+    a broken variant must break, and the ones that failed), and why."""
     return "\n".join(
-        f"{'ok ' if j.as_expected else 'BAD'} {j.verdict.check}: expected {j.expected}, got {j.verdict.status} - {j.verdict.explanation}"
+        f"{'ok ' if j.as_expected else 'BAD'} {j.verdict.check}: expected {_wanted(j)}, got {_got(j)}"
+        f" - {j.verdict.explanation}"
         for j in judgements
     )
+
+
+def _wanted(j: Judgement) -> str:
+    return f"{j.expected} on {j.expected_clause}" if j.expected_clause else j.expected
+
+
+def _got(j: Judgement) -> str:
+    return f"{j.verdict.status} on {', '.join(j.failed_clauses)}" if j.failed_clauses else j.verdict.status
 
 
 def hold(target: str, *, variant: str, runtime: str, reports_dir: Path, say: Any = print) -> None:

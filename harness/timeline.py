@@ -13,6 +13,9 @@ Event kinds written by the harness (field ``kind``):
 - ``phase``: phase (baseline|fault|recovery|drain), edge (start|end)
 - ``fault``: fault, on, params, edge (start|end), error (on a failed revert;
   ``events.FaultEvent``)
+- ``fault_effect``: fault, on, params, landed (true, false, null), reason,
+  evidence, figures: what the harness itself saw of the fault's effect,
+  written just before the revert (``events.FaultEffect``, harness.landing)
 - ``lifecycle``: service, instance, action, detail (``events.LifecycleEvent``)
 - ``drain``: settled, waited_s, polls, last_error (``events.DrainEvent``)
 - ``probe``: probe, value, plus any fields of the sample
@@ -40,7 +43,7 @@ from typing import Any, Hashable, Iterable, Protocol
 
 import pandas as pd
 
-from .events import DrainEvent, FaultEvent, LifecycleEvent, now_ns
+from .events import DrainEvent, FaultEffect, FaultEvent, LifecycleEvent, now_ns
 
 TIMELINE_FILE = "timeline.jsonl"
 REQUESTS_FILE = "requests.jsonl"
@@ -118,6 +121,8 @@ class Frames:
                reason, plus the load's body_fields (and request_id)
     phases:    phase, start_s, end_s
     faults:    fault, on, start_s, end_s, params, error
+    effects:   t_s, fault, on, landed, reason, evidence, figures (one per
+               fault window the harness watched)
     lifecycle: t_s, service, instance, action, detail
     drain:     how the drain phase ended (None without one)
     probes:    t_s, probe, value; long format, one row per numeric field
@@ -134,6 +139,7 @@ class Frames:
     lifecycle: pd.DataFrame
     probes: pd.DataFrame
     observed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=OBSERVED_COLUMNS))
+    effects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EFFECT_COLUMNS))
     drain: DrainEvent | None = None
     complete: bool = False
 
@@ -150,6 +156,7 @@ class Frames:
 
 
 OBSERVED_COLUMNS = ["t_s", "source", "event"]
+EFFECT_COLUMNS = ["t_s", "fault", "on", "landed", "reason", "evidence", "figures"]
 REQUEST_COLUMNS = ["t_s", "end_s", "name", "method", "latency_ms", "status", "ok", "error", "hop", "reason"]
 
 
@@ -226,6 +233,11 @@ def load_frames(folder: Path) -> Frames:
         for e in (LifecycleEvent.from_json(ev) for ev in events if ev["kind"] == "lifecycle")
     ]
     drains = [DrainEvent.from_json(e) for e in events if e["kind"] == "drain"]
+    effects = [
+        {"t_s": _seconds(e.t_ns, t0), "fault": e.fault.kind, "on": e.fault.on, "landed": e.landed, "reason": e.reason,
+         "evidence": list(e.evidence), "figures": e.figures}
+        for e in (FaultEffect.from_json(ev) for ev in events if ev["kind"] == FaultEffect.kind)
+    ]
     probes = _probe_rows([e for e in events if e["kind"] == "probe"], t0)
     observed = pd.DataFrame(
         [{k: v for k, v in dict(e, t_s=_seconds(e["t_ns"], t0)).items() if k not in ("kind", "t_ns")}
@@ -244,6 +256,7 @@ def load_frames(folder: Path) -> Frames:
         lifecycle=pd.DataFrame(life, columns=["t_s", "service", "instance", "action", "detail"]),
         probes=pd.DataFrame(probes, columns=["t_s", "probe", "value"]),
         observed=observed,
+        effects=pd.DataFrame(effects, columns=EFFECT_COLUMNS),
         drain=drains[-1] if drains else None,
         complete=any(e["kind"] == "end" for e in events),
     )

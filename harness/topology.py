@@ -15,6 +15,7 @@ A topology file (``targets/<pattern>/topology.toml``)::
     client = "b"
     server = "c"
     # label = "reports"               # a second link to the same server: REPORTS_URL ...
+    # protocol = "http"               # what the harness's canary speaks: http, postgres, amqp, nats, tcp
 
     [variants.no-timeouts]
     broken = true
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import TopologyError
+from .landing.canary import PROTOCOLS
 
 TARGETS_DIR = Path(__file__).resolve().parent.parent / "targets"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -67,6 +69,7 @@ class Link:
     client: str
     server: str
     label: str = ""  # tells apart two links between the same pair (two pools)
+    protocol: str = "http"  # what the harness's canary sends through its proxy (landing/canary.py)
 
     @property
     def name(self) -> str:
@@ -135,7 +138,8 @@ class Topology:
         """The shape the timeline and the report keep."""
         return {
             "services": [{"name": s.name, "instances": s.instances} for s in self.services.values()],
-            "links": [{"name": l.name, "client": l.client, "server": l.server} for l in self.links],
+            "links": [{"name": l.name, "client": l.client, "server": l.server, "protocol": l.protocol}
+                      for l in self.links],
             "entry": self.entry,
         }
 
@@ -160,6 +164,9 @@ def validate(t: Topology) -> None:
                 raise TopologyError(f"{src}: links[{i}].{end} = {getattr(l, end)!r} is not a service")
         if l.label and not NAME_RE.match(l.label):
             raise TopologyError(f"{src}: links[{i}].label = {l.label!r}: lower-case letters, digits, '-' or '_'")
+        if l.protocol not in PROTOCOLS:
+            raise TopologyError(f"{src}: links[{i}].protocol = {l.protocol!r}: one of {', '.join(PROTOCOLS)} "
+                                "(what the harness's canary speaks to check that a fault on the link took effect)")
         for j, other in enumerate(t.links[:i]):
             if other.client == l.client and other.env_key == l.env_key:
                 raise TopologyError(
@@ -236,10 +243,12 @@ def parse(data: dict[str, Any], *, source: str, folder: Path | None) -> Topology
     for i, raw in enumerate(data.get("links", [])):
         if not isinstance(raw, dict) or "client" not in raw or "server" not in raw:
             raise TopologyError(f"{source}: links[{i}] needs 'client' and 'server'")
-        unknown = set(raw) - {"client", "server", "label"}
+        unknown = set(raw) - {"client", "server", "label", "protocol"}
         if unknown:
-            raise TopologyError(f"{source}: links[{i}]: unknown key(s) {sorted(unknown)}; allowed: client, server, label")
-        links.append(Link(client=str(raw["client"]), server=str(raw["server"]), label=str(raw.get("label", ""))))
+            raise TopologyError(f"{source}: links[{i}]: unknown key(s) {sorted(unknown)}; "
+                                "allowed: client, server, label, protocol")
+        links.append(Link(client=str(raw["client"]), server=str(raw["server"]), label=str(raw.get("label", "")),
+                          protocol=str(raw.get("protocol", "http"))))
     variants = {n: _variant(n, v, source) for n, v in data.get("variants", {}).items()}
     variants.setdefault("correct", Variant(name="correct"))
     return Topology(

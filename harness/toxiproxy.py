@@ -50,6 +50,7 @@ class ToxiproxyClient:
 
     def __init__(self, host: str, port: int, *, timeout_s: float = 10.0) -> None:
         self.host, self.port, self.timeout_s = host, port, timeout_s
+        self.netns_pid: int | None = None  # a process in the server's network namespace; None: this host's
 
     @property
     def api_url(self) -> str:
@@ -78,6 +79,22 @@ class ToxiproxyClient:
     def reachable_at(self, listen: str) -> str:
         """Where clients dial a proxy that listens on `listen` (as the server reports it)."""
         return listen
+
+    def canary_address(self, listen: str) -> str:
+        """Where the harness itself dials a proxy (its canaries): here, where clients do."""
+        return self.reachable_at(listen)
+
+    def metrics(self) -> str:
+        """Prometheus text of GET /metrics (the server runs with -proxy-metrics): bytes per proxy and direction."""
+        kwargs: dict[str, Any] = {"timeout": self.timeout_s, "headers": {"User-Agent": "chaos-harness"}}
+        try:
+            response = requests.get(f"{self.api_url}/metrics", **kwargs)
+        except requests.RequestException as exc:
+            raise ToxiproxyError(f"read metrics: Toxiproxy API {self.api_url} did not answer: {exc}") from None
+        if response.status_code != 200:
+            raise ToxiproxyError(f"read metrics: Toxiproxy answered {response.status_code} "
+                                 "(it serves /metrics only when started with -proxy-metrics)")
+        return response.text
 
     def version(self) -> str:
         return str(self._call("get", "/version", "version"))

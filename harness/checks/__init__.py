@@ -6,11 +6,12 @@ running system, so it can be run again on a saved timeline.
     from harness.checks import answers_within_budget, recovers
 
 Writing one of your own: decorate it with ``check(name)`` (a crash or
-``MissingData`` becomes ``unknown``) and build the result with ``verdict``
-or ``unknown``.
+``MissingData`` becomes ``unknown``) and build the result with ``judged``
+(named clauses: the figures say which failed) or ``unknown``.
 """
 
 from .bulkhead import critical_isolated, overflow_rejected_fast
+from .callers import answers_belong_to_caller
 from .chained import answers_within_budget, latency_passes_through
 from .circuit_breaker import fast_fails_while_open, opens_after_threshold
 from .discovery import (
@@ -24,7 +25,8 @@ from .verdict import Verdict, check, judged, unknown, verdict
 from .windows import MissingData
 
 __all__ = [
-    "MissingData", "Verdict", "accepts_during_outage", "answers_within_budget", "check", "critical_isolated",
+    "MissingData", "Verdict", "accepts_during_outage", "answers_belong_to_caller", "answers_within_budget", "check",
+    "critical_isolated",
     "dead_instance_removed", "duplicates_bounded", "fast_fails_while_open", "graceful_stop_loses_nothing", "judged",
     "lag_recovers", "latency_passes_through", "membership_converges", "no_message_lost", "opens_after_threshold",
     "overflow_rejected_fast", "partial_within_budget", "recovers", "recovers_complete", "rejects_bad_tokens",

@@ -11,7 +11,7 @@ reason, when the service names one). Pool utilisation from the service's
 from __future__ import annotations
 
 from ..timeline import Frames
-from .verdict import Verdict, check, unknown, verdict
+from .verdict import Verdict, check, judged, unknown
 from .windows import MissingData, fault_window, only, percentile, phase, requests_between, round_figures, success_rate
 
 
@@ -31,8 +31,8 @@ def critical_isolated(frames: Frames, *, request_name: str, min_success_pct: flo
     p99 = percentile(during["latency_ms"], 99)
     limit = max(p99_factor * base_p99, p99_floor_ms)
     rate = success_rate(during) * 100
-    return verdict(
-        name, rate >= min_success_pct and p99 <= limit,
+    return judged(
+        name, {"critical_success_held": rate >= min_success_pct, "critical_p99_within_limit": p99 <= limit},
         f"{request_name}: {rate:.1f}% succeeded during the fault (need {min_success_pct:g}%); "
         f"p99 {p99:.0f} ms against baseline {base_p99:.0f} ms (limit {limit:.0f} ms)",
         **round_figures(success_pct=rate, min_success_pct=min_success_pct, p99_ms=p99, baseline_p99_ms=base_p99,
@@ -59,13 +59,14 @@ def overflow_rejected_fast(frames: Frames, *, request_name: str, reject_status: 
     queued = int((during["latency_ms"] > queue_bound_ms).sum())
     if not rejected.any():
         if queued:
-            return verdict(name, False, f"{request_name}: none rejected, {queued} of {len(during)} waited over "
-                                        f"{queue_bound_ms:.0f} ms: overflow queued instead",
-                           **round_figures(rejected=0, queued=queued, requests=len(during)))
+            return judged(name, {"no_request_queued": False},
+                          f"{request_name}: none rejected, {queued} of {len(during)} waited over "
+                          f"{queue_bound_ms:.0f} ms: overflow queued instead",
+                          **round_figures(rejected=0, queued=queued, requests=len(during)))
         return unknown(name, f"{request_name}: no request was rejected or queued; the fault did not saturate the pool")
     p99 = percentile(during.loc[rejected, "latency_ms"], 99)
-    return verdict(
-        name, p99 <= reject_bound_ms and queued == 0,
+    return judged(
+        name, {"rejects_p99_within_limit": p99 <= reject_bound_ms, "no_request_queued": queued == 0},
         f"{request_name}: {int(rejected.sum())} of {len(during)} rejected, p99 {p99:.0f} ms (limit "
         f"{reject_bound_ms:.0f} ms); {queued} waited over {queue_bound_ms:.0f} ms",
         **round_figures(rejected=int(rejected.sum()), reject_p99_ms=p99, limit_ms=reject_bound_ms, queued=queued,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..timeline import Frames
 from .recovery import recovers
-from .verdict import Verdict, check, verdict
+from .verdict import Verdict, check, judged
 from .windows import fault_window, percentile, phase, requests_between, round_figures, success_rate
 
 
@@ -25,13 +25,14 @@ def latency_passes_through(frames: Frames, *, latency_ms: float, tolerance_ms: f
     tol = tolerance_ms if tolerance_ms is not None else max(25.0, 0.25 * latency_ms)
     base_ok, during_ok = base[base["ok"].astype(bool)], during[during["ok"].astype(bool)]
     if during_ok.empty:
-        return verdict(name, False, f"no request succeeded under {latency_ms:.0f} ms of added latency (0 of {len(during)})",
-                       **round_figures(requests=len(during), success_pct=0.0))
+        return judged(name, {"success_held": False},
+                      f"no request succeeded under {latency_ms:.0f} ms of added latency (0 of {len(during)})",
+                      **round_figures(requests=len(during), success_pct=0.0))
     b50, f50 = percentile(base_ok["latency_ms"], 50), percentile(during_ok["latency_ms"], 50)
     added, ok_rate = f50 - b50, success_rate(during)
-    ok = abs(added - latency_ms) <= tol and ok_rate >= min_success
-    return verdict(
-        name, ok,
+    clauses = {"latency_added_as_injected": abs(added - latency_ms) <= tol, "success_held": ok_rate >= min_success}
+    return judged(
+        name, clauses,
         f"median rose by {added:.0f} ms for {latency_ms:.0f} ms injected (tolerance {tol:.0f} ms); "
         f"{ok_rate * 100:.1f}% succeeded during the fault (need {min_success * 100:.0f}%)",
         **round_figures(baseline_p50_ms=b50, fault_p50_ms=f50, added_ms=added, injected_ms=float(latency_ms),
@@ -53,12 +54,13 @@ def answers_within_budget(frames: Frames, *, budget_ms: float, margin_ms: float,
     naming = int((answered["hop"] == hop).sum())
     hung = int(((during["status"] == 0) | (during["latency_ms"] >= hang_ms)).sum())
     limit = budget_ms + margin_ms
-    ok = p99 <= limit and hung == 0 and naming == len(answered)
-    return verdict(
-        name, ok,
+    clauses = {"p99_within_budget": p99 <= limit, "no_request_hung": hung == 0,
+               "errors_name_hop": naming == len(answered)}
+    return judged(
+        name, clauses,
         f"p99 {p99:.0f} ms during the fault (limit {budget_ms:.0f} + {margin_ms:.0f} ms); "
         f"{naming} of {len(answered)} error answers name hop {hop}; {hung} of {len(during)} requests hung",
-        **round_figures(p50_ms=p50, p99_ms=p99, limit_ms=limit, requests=len(during), failed=len(failed),
+        **round_figures(p50_ms=p50, p99_ms=p99, limit_ms=limit, requests=len(during), failed_requests=len(failed),
                         errors_naming_hop=naming, hung=hung),
     )
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..timeline import Frames
-from .verdict import Verdict, check, unknown, verdict
+from .verdict import Verdict, check, judged, unknown
 from .windows import MissingData, fault_window, phase, requests_between
 
 REGISTRY, BALANCER = "registry", "balancer"
@@ -96,9 +96,8 @@ def takes_traffic(frames: Frames, *, member: str, bound_s: float, field: str = "
     first = float(rows["end_s"].min()) if len(rows) else None
     in_balancer = first_event(membership_events(frames, BALANCER), "joined", member, start)
     delay = None if first is None else max(0.0, first - registered)
-    ok = delay is not None and delay <= bound_s
-    return verdict(
-        name, ok,
+    return judged(
+        name, {"served_within_bound": delay is not None and delay <= bound_s},
         f"{member} registered at {registered:.2f} s, was in the balancer at {_fmt(in_balancer)} and first served a "
         f"client at {_fmt(first)}: {'never' if delay is None else f'{delay:.2f} s'} after registering (limit {bound_s:g} s)",
         registered_s=round(registered, 3), in_balancer_s=in_balancer, first_served_s=first,
@@ -125,16 +124,17 @@ def dead_instance_removed(frames: Frames, *, member: str, ttl_s: float, bound_s:
     allowed = rate * budget_s / len(before)
     window = frames.requests_in(start, end)
     failed = int((~window["ok"].astype(bool)).sum())
-    ok = not any(late.values()) and failed <= allowed
+    clauses = {"left_registry_in_time": not late[REGISTRY], "left_balancer_in_time": not late[BALANCER],
+               "failures_within_budget": failed <= allowed}
     taken = ", ".join(f"{v} {'never' if t is None else f'{t - start:.2f} s'}" for v, t in left.items())
-    return verdict(
-        name, ok,
+    return judged(
+        name, clauses,
         f"{member} left the {taken} after the fault (limit TTL {ttl_s:g} + {bound_s:g} s = {limit:g} s); "
         f"{failed} requests failed in the fault window, budget {allowed:.0f} "
         f"({budget_s:g} s of its 1/{len(before)} share of {rate:.1f} req/s)",
         registry_left_after_s=None if left[REGISTRY] is None else round(left[REGISTRY] - start, 3),
         balancer_left_after_s=None if left[BALANCER] is None else round(left[BALANCER] - start, 3),
-        limit_s=limit, failed=failed, failure_budget=round(allowed, 1), requests_in_window=len(window),
+        limit_s=limit, failed_requests=failed, failure_budget=round(allowed, 1), requests_in_window=len(window),
     )
 
 
@@ -151,14 +151,13 @@ def graceful_stop_loses_nothing(frames: Frames, *, member: str, service: str, in
     stops = lc[(lc["service"] == service) & (lc["instance"] == instance) & (lc["action"] == "stop") & (lc["t_s"] >= start)]
     exited = float(stops["t_s"].iloc[0]) if len(stops) else None
     first = left is not None and exited is not None and left <= exited
-    ok = first and failed.empty
     reasons = failed["status"].astype(str).value_counts().to_dict() if len(failed) else {}
-    return verdict(
-        name, ok,
+    return judged(
+        name, {"deregistered_before_exit": first, "no_request_failed": failed.empty},
         f"{member} left the registry at {_fmt(left)} and exited at {_fmt(exited)} "
         f"({'deregistered first' if first else 'NOT deregistered first'}); {len(failed)} of {len(window)} requests "
         f"failed in the fault window (limit 0){f', by status {reasons}' if reasons else ''}",
-        left_registry_s=left, exited_s=exited, failed=len(failed), requests=len(window),
+        left_registry_s=left, exited_s=exited, failed_requests=len(failed), requests=len(window),
     )
 
 
@@ -174,13 +173,12 @@ def serves_through_registry_outage(frames: Frames, *, max_failed_ratio: float) -
     events = membership_events(frames, BALANCER)
     before = members_at(events, start)
     lost = sorted(set(events[(events["t_s"] > start) & (events["t_s"] <= end) & (events["event"] == "left")]["member"]))
-    ok = ratio <= max_failed_ratio and not lost
-    return verdict(
-        name, ok,
+    return judged(
+        name, {"failures_within_limit": ratio <= max_failed_ratio, "balancer_kept_members": not lost},
         f"{failed} of {len(window)} requests failed while the registry was down ({ratio:.1%}, limit "
         f"{max_failed_ratio:.1%}); the balancer had {len(before)} members and dropped "
         f"{', '.join(lost) if lost else 'none'}",
-        failed=failed, requests=len(window), failed_ratio=round(ratio, 4), limit=max_failed_ratio,
+        failed_requests=failed, requests=len(window), failed_ratio=round(ratio, 4), limit=max_failed_ratio,
         balancer_members_before=len(before), dropped=lost,
     )
 
@@ -207,8 +205,10 @@ def membership_converges(frames: Frames, *, service: str, initial: int, bound_s:
     wrong = {v: s for v, s in views.items() if s != expected}
     converged = _converged_at(views_events=seen, rows=rows, field=field, expected=expected, after_s=end)
     text = "; ".join(f"{v}: {', '.join(sorted(s)) or 'none'}" for v, s in views.items())
-    return verdict(
-        name, not wrong,
+    clauses = {"registry_agrees": registry == expected, "balancer_agrees": balancer == expected,
+               "clients_agree": clients == expected}
+    return judged(
+        name, clauses,
         f"{bound_s:g} s after the fault ended, expected {', '.join(sorted(expected)) or 'none'}; {text}"
         + (f" — {', '.join(wrong)} disagree" if wrong else "")
         + f" (all agreed {'never' if converged is None else f'{converged:.2f} s after the end'})",

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..timeline import Frames
 from .recovery import recovers
-from .verdict import Verdict, check, unknown, verdict
+from .verdict import Verdict, check, judged, unknown
 from .windows import MissingData, fault_window, only, percentile, requests_between, round_figures
 
 BAD_TOKEN = "bad-token"
@@ -50,7 +50,7 @@ def arrivals_at(frames: Frames, backends: tuple[str, ...]) -> pd.DataFrame:
     return o[o["source"].isin(backends) & (o["event"] == "arrival")]
 
 
-@check("rejects-bad-tokens")
+@check("rejects-bad-tokens", steady=True)  # bad tokens are refused with or without a fault
 def rejects_bad_tokens(frames: Frames, *, backends: tuple[str, ...], status: int = 401,
                        min_requests: int = 20) -> Verdict:
     """Every request sent with a bad token is answered `status`, and none of
@@ -82,8 +82,8 @@ def rejects_bad_tokens(frames: Frames, *, backends: tuple[str, ...], status: int
         text += f" ({', '.join(f'{b} {n}' for b, n in per_backend.items())}; kinds: {', '.join(leaked_kinds[:6])})"
     if len(wrong):
         text += f"; other answers: {', '.join(f'{s} x{n}' for s, n in statuses.items())}"
-    return verdict(
-        name, wrong.empty and leaked.empty, text,
+    return judged(
+        name, {"bad_tokens_refused": wrong.empty, "none_reached_backend": leaked.empty}, text,
         **round_figures(bad_requests=len(bad), kinds=int(kinds.nunique()), refused=len(bad) - len(wrong),
                         not_refused=len(wrong), reached_backends=len(leaked), good_arrivals_matched=matched,
                         leaked_kinds=",".join(leaked_kinds) or None),
@@ -113,9 +113,10 @@ def partial_within_budget(frames: Frames, *, route: str, optional: str, budget_m
         if "partial" in answered else answered.iloc[0:0]
     success = len(answered) / len(during)
     ratio = len(marked) / len(answered) if len(answered) else 0.0
-    ok = p99 <= limit and success >= min_success and ratio >= min_partial_ratio
-    return verdict(
-        name, ok,
+    clauses = {"p99_within_budget": p99 <= limit, "success_held": success >= min_success,
+               "answers_marked_partial": ratio >= min_partial_ratio}
+    return judged(
+        name, clauses,
         f"p99 {p99:.0f} ms while {optional} was slow (limit {budget_ms:.0f} + {margin_ms:.0f} ms; baseline p99 "
         f"{base[1]:.0f} ms); {success * 100:.1f}% answered 200 (min {min_success * 100:.0f}%), "
         f"{ratio * 100:.1f}% of them partial without {optional} (min {min_partial_ratio * 100:.0f}%)",
@@ -144,9 +145,10 @@ def serves_stale(frames: Frames, *, route: str, backend: str, ttl_s: float, min_
     late_carried = (late["status"] == 200) & ~names_in(late, "missing", backend)
     unmarked = int((late_carried & ~names_in(late, "stale", backend)).sum())
     ratio = float(carried.mean())
-    ok = ratio >= min_hit_ratio and int(stale.sum()) > 0 and unmarked == 0
-    return verdict(
-        name, ok,
+    clauses = {"hit_ratio_held": ratio >= min_hit_ratio, "served_stale": int(stale.sum()) > 0,
+               "stale_marked_after_ttl": unmarked == 0}
+    return judged(
+        name, clauses,
         f"{int(carried.sum())} of {len(down)} answers while {backend} was down carried its data "
         f"(hit ratio {ratio * 100:.1f}%, min {min_hit_ratio * 100:.0f}%), {int(stale.sum())} marked stale; "
         f"{unmarked} answers after its {ttl_s:g} s TTL carried it unmarked (limit 0)",

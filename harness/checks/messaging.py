@@ -14,7 +14,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..timeline import Frames
-from .verdict import Verdict, check, unknown, verdict
+from .verdict import Verdict, check, judged, unknown
 from .windows import MissingData, fault_window, only, percentile, phase, requests_between, round_figures
 
 
@@ -50,8 +50,8 @@ def no_message_lost(frames: Frames, *, consumer: str, max_lost: int = 0) -> Verd
         return unknown(name, "no request was acknowledged with 202")
     lost = sorted(set(acks["id"]) - set(done["id"]))
     examples = ", ".join(str(i) for i in lost[:3])
-    return verdict(
-        name, len(lost) <= max_lost,
+    return judged(
+        name, {"lost_within_limit": len(lost) <= max_lost},
         f"{len(lost)} of {len(acks)} acknowledged messages were never processed (limit {max_lost}), "
         f"{end - fault_end:.1f}s after the fault ended" + (f"; e.g. {examples}" if lost else ""),
         **round_figures(accepted=len(acks), processed_ids=int(done["id"].nunique()), lost=len(lost),
@@ -70,8 +70,8 @@ def duplicates_bounded(frames: Frames, *, consumer: str, max_duplicates: int) ->
         return unknown(name, str(exc))
     counts = done["id"].value_counts()
     extra = int((counts - 1).clip(lower=0).sum())
-    return verdict(
-        name, extra <= max_duplicates,
+    return judged(
+        name, {"duplicates_within_limit": extra <= max_duplicates},
         f"{extra} extra processings of {int(counts.size)} messages (limit {max_duplicates})",
         **round_figures(duplicates=extra, messages=int(counts.size), limit=max_duplicates),
     )
@@ -92,13 +92,13 @@ def lag_recovers(frames: Frames, *, consumer: str, lag_bound_ms: float, within_s
     lag_ms = (done["t_s"] - (done["published_t_ns"].astype("int64") - frames.t0_ns) / 1e9) * 1000
     after = done.assign(lag_ms=lag_ms)[done["t_s"] >= fault_end]
     if after.empty:
-        return verdict(name, False, "nothing was processed after the fault ended",
-                       **round_figures(recovered_after_s=None, bound_s=within_s, lag_bound_ms=lag_bound_ms))
+        return judged(name, {"lag_back_within_bound": False}, "nothing was processed after the fault ended",
+                      **round_figures(recovered_after_s=None, bound_s=within_s, lag_bound_ms=lag_bound_ms))
     over = after[after["lag_ms"] > lag_bound_ms]
     back_at = float(over["t_s"].max()) - fault_end if len(over) else 0.0
     worst = float(after["lag_ms"].max())
-    return verdict(
-        name, back_at <= within_s,
+    return judged(
+        name, {"lag_back_within_bound": back_at <= within_s},
         f"lag back under {lag_bound_ms:.0f} ms {back_at:.2f}s after the fault ended (bound {within_s:g}s); "
         f"worst lag after the fault {worst:.0f} ms",
         **round_figures(recovered_after_s=back_at, bound_s=within_s, lag_bound_ms=lag_bound_ms,
@@ -123,8 +123,8 @@ def accepts_during_outage(frames: Frames, *, accept_p99_ms: float, request_name:
     ok = during["status"] == 202
     rate = float(ok.mean())
     p99 = percentile(during["latency_ms"], 99)
-    return verdict(
-        name, rate >= min_accepted and p99 <= accept_p99_ms,
+    return judged(
+        name, {"accepted_during_outage": rate >= min_accepted, "accept_p99_within_limit": p99 <= accept_p99_ms},
         f"{rate * 100:.1f}% accepted during the outage (need {min_accepted * 100:.0f}%), "
         f"p99 {p99:.0f} ms (limit {accept_p99_ms:.0f} ms)",
         **round_figures(accepted_pct=rate * 100, p99_ms=p99, limit_ms=accept_p99_ms, requests=len(during)),

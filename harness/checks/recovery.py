@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..timeline import Frames
-from .verdict import Verdict, check, unknown, verdict
+from .verdict import Verdict, check, judged, unknown
 from .windows import MissingData, only, fault_window, phase, recovery_time, requests_between, round_figures, success_rate
 
 
@@ -24,10 +24,12 @@ def recovers(frames: Frames, *, bound_s: float, min_success: float = 0.99, min_r
     after = frames.requests_in(fault_end, until)
     rate = success_rate(after)
     if took is None:
-        return verdict(name, False, f"never recovered: {rate * 100:.1f}% succeeded in the {until - fault_end:.1f}s after the fault",
-                       **round_figures(recovery_s=None, bound_s=bound_s, success_after_pct=rate * 100, requests=len(after)))
-    return verdict(
-        name, took <= bound_s,
+        return judged(name, {"success_back_within_bound": False},
+                      f"never recovered: {rate * 100:.1f}% succeeded in the {until - fault_end:.1f}s "
+                      "after the fault",
+                      **round_figures(recovery_s=None, bound_s=bound_s, success_after_pct=rate * 100, requests=len(after)))
+    return judged(
+        name, {"success_back_within_bound": took <= bound_s},
         f"success back to >= {min_success * 100:.0f}% {took:.2f}s after the fault ended (bound {bound_s:.1f}s)",
         **round_figures(recovery_s=took, bound_s=bound_s, success_after_pct=rate * 100, requests=len(after)),
     )

@@ -61,21 +61,33 @@ def unknown(check: str, reason: str, **figures: Any) -> Verdict:
     return Verdict(check=check, status="unknown", explanation=reason, figures=figures)
 
 
-def check(name: str) -> Callable[[Callable[..., Verdict]], Callable[..., Verdict]]:
-    """Names a check and turns missing data, or a crash inside it, into 'unknown', never a pass."""
+def check(name: str, *, steady: bool = False) -> Callable[[Callable[..., Verdict]], Callable[..., Verdict]]:
+    """Names a check and turns missing data, or a crash inside it, into 'unknown', never a pass.
+
+    A check judges the promise under the run's fault unless it is `steady`
+    (it holds with or without one): its verdict then stands only if the
+    harness saw the fault take effect (checks/landed.py), and is 'unknown:
+    fault not observed' otherwise. The timeline is its first argument."""
 
     def wrap(fn: Callable[..., Verdict]) -> Callable[..., Verdict]:
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Verdict:
             try:
-                return fn(*args, **kwargs)
+                result = fn(*args, **kwargs)
             except MissingData as exc:  # the timeline lacks what the check needs: say what
                 return unknown(name, str(exc))
             except Exception as exc:  # a broken check must not take the run down
                 tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
                 return unknown(name, f"the check crashed: {tb}")
+            if steady:
+                return result
+            from .landed import gated  # landed reads the timeline, which imports nothing of checks
+
+            frames = args[0] if args else kwargs.get("frames")
+            return gated(result, frames) if frames is not None else result
 
         run.check_name = name  # type: ignore[attr-defined]
+        run.steady = steady  # type: ignore[attr-defined]
         return run
 
     return wrap

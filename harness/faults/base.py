@@ -8,11 +8,13 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable, ClassVar, Iterator, Protocol
 
 from ..errors import FaultError
-from ..events import Edge, FaultDescription
+from ..events import Edge, FaultDescription, FaultEffect
 from ..runtime.base import Runtime
 
 # (description, edge, error) -> None: the experiment records it as a FaultEvent.
 FaultListener = Callable[[FaultDescription, Edge, str | None], None]
+# What the harness saw of the fault's effect, just before the revert (a FaultEffect event).
+EffectListener = Callable[[FaultEffect], None]
 
 
 class Fault(Protocol):
@@ -55,18 +57,32 @@ def service_instance(runtime: Runtime, on: str, kind: str) -> tuple[str, int]:
 
 
 @contextlib.contextmanager
-def injected(fault: Fault, runtime: Runtime, *, listener: FaultListener | None = None) -> Iterator[Fault]:
+def injected(fault: Fault, runtime: Runtime, *, listener: FaultListener | None = None,
+             on_effect: EffectListener | None = None) -> Iterator[Fault]:
     """Applies the fault for the body of the block and reverts it in a
     ``finally``: also when the body fails or the run is interrupted. A
-    failed apply is reverted too (it may have half-happened)."""
+    failed apply is reverted too (it may have half-happened). With
+    on_effect, the fault's watch (harness.landing) gathers the evidence that
+    it took effect while the block runs, and says what it saw before the revert."""
+    from ..landing.choose import watch_for  # the watches read runtimes, which faults must not import first
+
     description = fault.describe()
+    watch = watch_for(fault, runtime) if on_effect else None
+    if watch:
+        watch.before()
     if listener:
         listener(description, "start", None)
     error: str | None = None
     try:
+        if watch:
+            watch.started()
         fault.apply(runtime)
+        if watch:
+            watch.applied()
         yield fault
     finally:
+        if watch and on_effect:
+            on_effect(watch.conclude())
         try:
             fault.revert(runtime)
         except BaseException as exc:

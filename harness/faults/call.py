@@ -24,8 +24,16 @@ class ServiceCall(FaultBase):
     revert_path: str = ""
     method: str = "POST"
     timeout_s: float = 5.0
+    # How the harness verifies the effect (landing/choose.py): GET verify_path on the
+    # instance must take at least verify_min_ms once the fault is on. Without one the
+    # verdicts say the fault was not verified.
+    verify_path: str = ""
+    verify_min_ms: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.verify_path and not self.verify_path.startswith("/"):
+            raise FaultError(f"{self.kind} on {self.on}: verify_path must be a path starting with '/', "
+                             f"got {self.verify_path!r}")
         for name in ("apply_path", "revert_path"):
             if not getattr(self, name).startswith("/"):
                 raise FaultError(f"{self.kind} on {self.on}: {name} must be a path starting with '/', "

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..runtime.base import Runtime
-from .base import Fault, FaultListener, injected
+from .base import EffectListener, Fault, FaultListener, injected
 
 
 @dataclass(frozen=True)
@@ -26,9 +26,10 @@ class FaultWindow:
 class Schedule:
     """Runs fault windows against a runtime, timed from ``start()``."""
 
-    def __init__(self, windows: list[FaultWindow], runtime: Runtime, *, listener: FaultListener | None = None) -> None:
+    def __init__(self, windows: list[FaultWindow], runtime: Runtime, *, listener: FaultListener | None = None,
+                 on_effect: EffectListener | None = None) -> None:
         self.windows = sorted(windows, key=lambda w: w.at_s)
-        self.runtime, self.listener = runtime, listener
+        self.runtime, self.listener, self.on_effect = runtime, listener, on_effect
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fault-schedule", daemon=True)
         self.errors: list[BaseException] = []
@@ -48,7 +49,7 @@ class Schedule:
             if not self._wait_until(w.at_s):
                 return
             try:
-                with injected(w.fault, self.runtime, listener=self.listener):
+                with injected(w.fault, self.runtime, listener=self.listener, on_effect=self.on_effect):
                     self._wait_until(w.at_s + w.duration_s)
             except BaseException as exc:  # reported by join(); the revert already ran
                 self.errors.append(exc)

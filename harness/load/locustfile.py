@@ -78,6 +78,17 @@ def _body(response: Any, status: int) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+def _field(body: dict[str, Any], key: str) -> Any:
+    """A body field; a dotted key ("parts.users.user") walks nested objects,
+    so a row keeps one small value of a big answer rather than its cut JSON."""
+    if key in body:
+        return body[key]
+    value: Any = body
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
 def _scalar(value: Any) -> Any:
     return value if value is None or isinstance(value, (str, int, float, bool)) else json.dumps(value)[:200]
 
@@ -109,8 +120,10 @@ def _record(
         "reason": _scalar(reason),
         "length": int(response_length or 0),
     }
+    for key, value in ((context or {}).get("tags") or {}).items():
+        row.setdefault(key, value)
     for key in BODY_FIELDS:
-        row.setdefault(key, _scalar(body.get(key)))
+        row.setdefault(key, _scalar(_field(body, key)))
     if REQUEST_ID_HEADER:
         row["request_id"] = (context or {}).get("request_id")
     _rows.write(json.dumps(row) + "\n")
@@ -133,7 +146,7 @@ class HarnessUser(FastHttpUser):
     def one_request(self) -> None:
         spec = random.choices(REQUESTS, weights=WEIGHTS)[0]
         headers = dict(spec.get("headers") or {})
-        context = {}
+        context: dict[str, Any] = {"tags": spec.get("tags") or {}}
         if REQUEST_ID_HEADER:
             context["request_id"] = headers[REQUEST_ID_HEADER] = uuid.uuid4().hex
         self.client.request(

@@ -11,11 +11,20 @@ from typing import Any
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
+TAG_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+# what the load writes into every row itself: no tag or body field may take these names
+ROW_FIELDS = frozenset({"t_ns", "t_s", "end_s", "name", "method", "latency_ms", "status", "ok", "error", "hop",
+                        "reason", "length", "request_id"})
 
 
 @dataclass(frozen=True)
 class RequestSpec:
-    """One kind of request a user sends; picked at random by weight."""
+    """One kind of request a user sends; picked at random by weight.
+
+    tags are copied as they are into the row of every request of this kind:
+    what the load knew when it sent it (e.g. whose token it carries), so a
+    check can judge the answer against it.
+    """
 
     method: str = "GET"
     path: str = "/"
@@ -23,6 +32,7 @@ class RequestSpec:
     weight: int = 1
     headers: dict[str, str] = field(default_factory=dict, hash=False)
     body: str | None = None
+    tags: dict[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -37,6 +47,11 @@ class RequestSpec:
             raise ValueError(f"RequestSpec.headers must map str to str, got {self.headers!r}")
         if self.body is not None and not isinstance(self.body, str):
             raise ValueError(f"RequestSpec.body must be a str or None, got {type(self.body).__name__}")
+        bad_tags = [k for k, v in self.tags.items() if not (isinstance(k, str) and TAG_NAME.match(k)
+                                                            and k not in ROW_FIELDS and isinstance(v, str))]
+        if bad_tags:
+            raise ValueError(f"RequestSpec.tags {bad_tags!r}: names must be lower-case identifiers, not one of "
+                             f"the row's own fields, with str values")
 
     @property
     def label(self) -> str:
@@ -87,15 +102,19 @@ class LoadSpec:
     requests: tuple[RequestSpec, ...] = (RequestSpec(),)
     timeout_s: float = 10.0
     stages: tuple[Stage, ...] = ()
-    body_fields: tuple[str, ...] = ()  # JSON body fields copied into every request row
+    body_fields: tuple[str, ...] = ()  # JSON body fields copied into every request row; "a.b" reads body["a"]["b"]
     request_id_header: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "requests", tuple(self.requests))
         object.__setattr__(self, "stages", tuple(self.stages))
         object.__setattr__(self, "body_fields", tuple(self.body_fields))
-        if not all(isinstance(f, str) and f for f in self.body_fields):
-            raise ValueError(f"LoadSpec.body_fields must hold non-empty strings, got {self.body_fields!r}")
+        if not all(isinstance(f, str) and f and f not in ROW_FIELDS for f in self.body_fields):
+            raise ValueError(f"LoadSpec.body_fields must hold non-empty strings other than the row's own fields, "
+                             f"got {self.body_fields!r}")
+        clashing = {t for r in self.requests if isinstance(r, RequestSpec) for t in r.tags} & set(self.body_fields)
+        if clashing:
+            raise ValueError(f"LoadSpec: {sorted(clashing)} are both tags and body_fields; one row field, one source")
         if self.request_id_header is not None and not HEADER_NAME.match(str(self.request_id_header)):
             raise ValueError(f"LoadSpec.request_id_header must be a header name, got {self.request_id_header!r}")
         if isinstance(self.users, bool) or not isinstance(self.users, int) or self.users < 1:

@@ -13,6 +13,10 @@ good token, drawn from ``seed``. Any edit of the token's text must be
 refused; edits that a lenient base64 decoder would read as the very same
 bytes (the unused low bits of a last character) are skipped, since
 accepting those is not a hole.
+
+``spoofed_identity`` gives the headers a client sends to claim to be
+someone else beside its good token (X-User-Id and its kin): an entry point
+must take who asks from the token alone.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ from dataclasses import dataclass
 from typing import Any
 
 JWT_CHARS = string.ascii_letters + string.digits + "-_"
+# headers that proxies and gateways commonly use to pass on who asks: a client
+# may send any of them, and an entry point must believe none of them over its token
+IDENTITY_HEADERS = ("X-User-Id", "X-User", "X-Forwarded-User", "X-Auth-Request-User", "X-Remote-User")
 EDIT_CHARS = JWT_CHARS + ".=+/ "
 
 
@@ -59,6 +66,12 @@ def claims_for(subject: str, *, issuer: str, audience: str, now_s: float, life_s
     """The claims of a good token for subject, valid from a minute ago for life_s."""
     return {"sub": subject, "iss": issuer, "aud": audience, "iat": int(now_s), "nbf": int(now_s) - 60,
             "exp": int(now_s + life_s)}
+
+
+def spoofed_identity(subject: str) -> dict[str, str]:
+    """Headers claiming to be `subject`, each common identity header at once,
+    so the load needs no knowledge of which one a target might believe."""
+    return {header: subject for header in IDENTITY_HEADERS}
 
 
 def bad_tokens(*, key: bytes, claims: dict[str, Any], seed: int, fuzzed: int = 5) -> list[BadToken]:
@@ -122,4 +135,4 @@ def _lenient(part: str) -> bytes:
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
-__all__ = ["BadToken", "b64url", "bad_tokens", "claims_for", "mint"]
+__all__ = ["BadToken", "b64url", "bad_tokens", "claims_for", "mint", "spoofed_identity"]

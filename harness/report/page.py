@@ -1,4 +1,5 @@
-"""The run page: a verdict a person can read in a second, then one section per experiment."""
+"""The run page: a verdict a person can read in a second, the detection matrix
+(what the run proved, matrix_html.py), then one section per experiment."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from html import escape
 from pathlib import Path
 
 from harness.judgement import Judgement
+from harness.report.matrix import ORPHANS_ANCHOR
+from harness.report.matrix_html import run_matrix
 from harness.report.runfolder import Run, load_run
 from harness.report.section import anchor, describe_fault, experiment_section
 from harness.report.style import CSS
@@ -93,8 +96,9 @@ def overview(run: Run) -> str:
     if not rows:
         return "<p class='muted'>This run has no experiment folders.</p>"
     return (
+        f"<details class='toc'><summary>Every experiment, one line each ({len(rows)})</summary>"
         "<nav><table><thead><tr><th>experiment</th><th>target</th><th>variant</th><th>fault</th>"
-        "<th>verdicts (expected)</th><th>as expected</th><th>state</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></nav>"
+        "<th>verdicts (expected)</th><th>as expected</th><th>state</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></nav></details>"
     )
 
 
@@ -113,11 +117,11 @@ def _verdict_tags(rows: list[Judgement]) -> str:
 
 
 def run_page(run: Run) -> str:
-    parts = [summary(run), overview(run)]
+    parts = [summary(run), run_matrix(run), overview(run)]
     parts += [experiment_section(e) for e in run.experiments]
     if run.orphans or run.unreadable:
         parts.append(
-            "<section class='exp bad'><h2>Verdicts without an experiment folder</h2>"
+            f"<section class='exp bad' id='{ORPHANS_ANCHOR}'><h2>Verdicts without an experiment folder</h2>"
             "<p>verdicts.json names these experiments, but the run has no timeline for them.</p>"
             f"{verdicts_table(run.orphans, run.unreadable, with_experiment=True)}</section>"
         )

@@ -9,6 +9,7 @@ from typing import Any
 from harness.events import DrainEvent, FaultDescription
 from harness.report import series as ser
 from harness.report.axes import wants_log
+from harness.report.effects import Landing
 from harness.report.graph import topology_svg
 from harness.report.membership import has_membership, membership_chart
 from harness.report.runfolder import Experiment
@@ -22,6 +23,9 @@ PALETTE = ["#1c7ed6", "#f08c00", "#7048e8", "#2f9e44", "#d6336c", "#0c8599", "#5
 def clean(value: Any) -> str:
     """Text of a frame cell; a missing cell (None or NaN) is empty, never 'nan'."""
     return "" if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
+MATRIX_ANCHOR = "matrix"  # the detection matrix at the top of the page (matrix_html.py)
 
 
 def anchor(exp: Experiment) -> str:
@@ -145,6 +149,8 @@ def _meta_list(exp: Experiment) -> str:
         err = clean(f.get("error"))
         extra = f" <span class='tag fail'>revert failed: {escape(err)}</span>" if err else ""
         items.append(("fault window", escape(text) + extra))
+    if header.fault is not None:
+        items.append(("fault landed", _landing_html(Landing.of(frames))))
     phases = ", ".join(
         f"{clean(p['phase'])} {p['start_s']:.1f}–{p['end_s']:.1f} s" for p in frames.phases.to_dict("records")
     )
@@ -154,6 +160,13 @@ def _meta_list(exp: Experiment) -> str:
     items.append(("requests", str(len(frames.requests))))
     items.append(("folder", f"<code>{escape(exp.folder.name)}</code>"))
     return "<dl class='meta'>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items) + "</dl>"
+
+
+def _landing_html(landing: Landing) -> str:
+    """One line per fault window the harness watched: landed, not observed (why), not verified."""
+    css = {"landed": "pass", "not observed": "fail", "not verified": "unknown"}.get(landing.state, "")
+    lines = "<br>".join(escape(line) for line in landing.detail.splitlines())
+    return f"<span class='tag {css}'>{escape(landing.state)}</span> {lines}"
 
 
 def _state(exp: Experiment) -> tuple[str, str]:
@@ -193,7 +206,8 @@ def experiment_section(exp: Experiment) -> str:
     rows, failed, kinds = ser.error_breakdown(frames)
     return (
         f"<section class='exp {css}' id='{anchor(exp)}'>"
-        f"<h2>{escape(exp.title)} {variant_tag(header.variant, broken=header.broken)} {tag} {incomplete}</h2>"
+        f"<h2>{escape(exp.title)} {variant_tag(header.variant, broken=header.broken)} {tag} {incomplete}"
+        f"<a class='up' href='#{MATRIX_ANCHOR}'>↑ matrix</a></h2>"
         f"{banner}{_meta_list(exp)}"
         f"<h3>Topology</h3>{topology_svg(header.topology, _fault_keys(exp))}"
         f"<h3>Timeline</h3>{charts(exp)}"

@@ -43,6 +43,23 @@ class Instance:
         return f"{self.service}[{self.index}]"
 
 
+@dataclass(frozen=True)
+class InstanceState:
+    """What the kernel or the engine says of an instance, read by the harness itself:
+    the evidence that a pause stopped it or a crash ended it. `ident` tells one
+    start from the next (a pid, a container's start time)."""
+
+    alive: int  # processes (or containers) that still run, stopped ones included
+    stopped: int  # of those, how many are stopped (state T) or frozen (paused)
+    ident: str  # the running start's identity; "" when nothing runs
+    source: str  # where it was read: "/proc/<pid>/stat of 3 processes", "docker inspect"
+    network: str | None = None  # the instance's address on its network, where it has one
+
+    def to_json(self) -> dict[str, object]:
+        return {"alive": self.alive, "stopped": self.stopped, "ident": self.ident, "source": self.source,
+                **({"network": self.network} if self.network is not None else {})}
+
+
 @runtime_checkable
 class Backend(Protocol):
     """Runs instances. Every method acts on one instance and names it in its errors."""
@@ -81,6 +98,10 @@ class Backend(Protocol):
 
     def stop(self, inst: Instance, *, grace_s: float) -> int | None:
         """SIGTERM, then SIGKILL after grace_s; the exit code."""
+        ...
+
+    def state(self, inst: Instance) -> InstanceState:
+        """What the OS or engine says of the instance now (fault evidence; never from the service)."""
         ...
 
     def pause(self, inst: Instance) -> None: ...

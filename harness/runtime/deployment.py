@@ -18,7 +18,7 @@ from ..errors import FaultError, ServiceError
 from ..topology import Service, Topology
 from ..toxiproxy import ToxiproxyClient
 from . import teardown, wiring
-from .backend import HOST, Backend, Instance, NetworkBackend
+from .backend import HOST, Backend, Instance, InstanceState, NetworkBackend
 from .base import LifecycleListener, LinkProxy
 from .labels import label_env
 
@@ -132,6 +132,10 @@ class Deployment:
             self.stop(service, instance)
         self.start(service, instance)
 
+    def instance_state(self, service: str, instance: int = 0) -> InstanceState:
+        """What the kernel or engine says of the instance: fault evidence the service cannot fake."""
+        return self.backend.state(self._instance(service, instance))
+
     def is_running(self, service: str, instance: int = 0) -> bool:
         return self.backend.running(self._instance(service, instance))
 
@@ -241,7 +245,9 @@ class Deployment:
     def _spawn(self, inst: Instance) -> None:
         svc = self.topology.service(inst.service)
         listens = {link: [p.listen for p in ps] for link, ps in self.proxies.items()}
-        env = wiring.instance_env(svc, inst, wiring.link_env(self.topology, svc.name, listens), label_env(self.run_id))
+        direct = {link: [p.upstream for p in ps] for link, ps in self.proxies.items()}
+        env = wiring.instance_env(svc, inst, wiring.link_env(self.topology, svc.name, listens, direct),
+                                  label_env(self.run_id))
         detail = self.backend.spawn(inst, command=wiring.command(svc, inst, self.topology.source), env=env)
         inst.paused = False
         self._emit(inst, "start", detail)

@@ -68,7 +68,7 @@ class LocalToxiproxy:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [self.binary, "-host", "127.0.0.1", "-port", str(port)],
+                [self.binary, "-host", "127.0.0.1", "-port", str(port), "-proxy-metrics"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**os.environ, **label_env(self.run_id)}, start_new_session=True,
             )
@@ -117,6 +117,7 @@ class NetworkToxiproxy(ToxiproxyClient):
     def __init__(self, host: str, port: int, *, network: str, alias: str, timeout_s: float = 5.0) -> None:
         super().__init__(host, port, timeout_s=timeout_s)
         self.network, self.alias = network, alias
+        self.address = ""  # the container's IP on the network, for the harness's canaries
         self._ports = itertools.count(FIRST_PROXY_PORT)
         self._ports_lock = threading.Lock()
 
@@ -126,6 +127,12 @@ class NetworkToxiproxy(ToxiproxyClient):
 
     def reachable_at(self, listen: str) -> str:
         return f"{self.alias}:{listen.rsplit(':', 1)[1]}"
+
+    def canary_address(self, listen: str) -> str:
+        """The host dials a proxy at the container's address on the run's network."""
+        if not self.address:
+            raise ToxiproxyError(f"the Toxiproxy container's address on {self.network} is not known")
+        return f"{self.address}:{listen.rsplit(':', 1)[1]}"
 
 
 class DockerToxiproxy:
@@ -164,10 +171,20 @@ class DockerToxiproxy:
                        what=f"the Toxiproxy container of run {self.run_id} answering GET /version on 127.0.0.1:{port}",
                        log_tail=self._log)
             self.client = NetworkToxiproxy("127.0.0.1", port, network=self.network, alias=ALIAS)
+            self.client.address, self.client.netns_pid = self._address()
             return self.client
         except BaseException:
             self.stop()
             raise
+
+    def _address(self) -> tuple[str, int]:
+        """The container's IP on the run's network and its process (whose network namespace
+        the harness reads the proxies' sockets in)."""
+        from .docker.errors import translated
+
+        with translated(f"inspect the Toxiproxy container of run {self.run_id}"):
+            attrs = self._docker.containers.get(f"h-{self.run_id}-toxiproxy").attrs
+        return attrs["NetworkSettings"]["Networks"][self.network]["IPAddress"], int(attrs["State"]["Pid"])
 
     def _log(self) -> str:
         from docker.errors import DockerException

@@ -4,7 +4,10 @@ instance gets, and the order they are taken down in.
 Every link's client gets ``<KEY>_ADDR`` and ``<KEY>_URL`` (the first proxy)
 and ``<KEY>_URLS`` (every server instance's proxy); every instance gets
 ``PORT``, ``SERVICE_NAME``, ``INSTANCE`` and ``DATA_DIR``; a service's own
-env may refer to any of these as ``${NAME}``.
+env may refer to any of these as ``${NAME}``. ``<KEY>_DIRECT_ADDR`` and ``_URL`` are the
+first server's own address, past the proxy: no real client should use it;
+it exists so the suite can prove that the harness notices a client that
+ignores its proxy (every fault on that link is then a no-op).
 """
 
 from __future__ import annotations
@@ -18,14 +21,19 @@ from .backend import Instance
 PLACEHOLDERS = ("python", "target", "port", "data")
 
 
-def link_env(topology: Topology, client: str, listens: dict[str, list[str]]) -> dict[str, str]:
-    """The variables that tell `client` where its links' proxies listen (link name -> proxy addresses)."""
+def link_env(topology: Topology, client: str, listens: dict[str, list[str]],
+             direct: dict[str, list[str]] | None = None) -> dict[str, str]:
+    """The variables that tell `client` where its links' proxies listen (link name -> proxy
+    addresses), and where the servers themselves are (link name -> upstream addresses)."""
     env: dict[str, str] = {}
     for link in topology.links_from(client):
         addrs = listens[link.name]
         env[f"{link.env_key}_ADDR"] = addrs[0]
         env[f"{link.env_key}_URL"] = f"http://{addrs[0]}"
         env[f"{link.env_key}_URLS"] = ",".join(f"http://{a}" for a in addrs)
+        if direct and direct.get(link.name):
+            env[f"{link.env_key}_DIRECT_ADDR"] = direct[link.name][0]
+            env[f"{link.env_key}_DIRECT_URL"] = f"http://{direct[link.name][0]}"
     return env
 
 

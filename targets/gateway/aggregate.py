@@ -48,25 +48,28 @@ class Aggregator:
         self.served = Served()
         self.ejected: set[str] = set()  # variant never-readmits only: backends it stopped calling
 
-    def compose(self, backends: tuple[Backend, ...], headers: CallHeaders) -> tuple[int, dict[str, Any]]:
-        subject = headers.subject
+    def compose(self, backends: tuple[Backend, ...], headers: CallHeaders,
+                cache_key: str | None = None) -> tuple[int, dict[str, Any]]:
+        """The answer; parts are cached under cache_key, the subject unless told
+        otherwise (the shared-cache variant keys by route, as a URL cache would)."""
+        key = cache_key or headers.subject
         parts: dict[str, Any] = {}
         sources: dict[str, str] = {}
         errors: dict[str, str] = {}
         to_call = []
         for b in backends:
-            entry = self.cache.fresh(b.name, subject, b.ttl_s)
+            entry = self.cache.fresh(b.name, key, b.ttl_s)
             if entry is not None:
                 parts[b.name], sources[b.name] = entry.value, "cache"
             else:
                 to_call.append(b)
         for b, outcome in zip(to_call, self._call(to_call, headers)):
             if outcome.ok:
-                self.cache.store(b.name, subject, b.ttl_s, outcome.data)
+                self.cache.store(b.name, key, b.ttl_s, outcome.data)
                 parts[b.name], sources[b.name] = outcome.data, "live"
                 continue
             errors[b.name] = outcome.error or "failed"
-            entry = self.cache.stale(b.name, subject, b.ttl_s)
+            entry = self.cache.stale(b.name, key, b.ttl_s)
             parts[b.name], sources[b.name] = (entry.value, "stale") if entry else (None, "missing")
         for name, source in sources.items():
             self.served.add(name, source)

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 from targetkit import envconfig
 from targetkit.envconfig import ConfigError
 
-VARIANTS = ("correct", "sequential-no-timeout", "auth-bypass", "no-cache", "never-readmits")
+VARIANTS = ("correct", "sequential-no-timeout", "auth-bypass", "no-cache", "never-readmits", "shared-cache",
+            "trusts-client-identity")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 MIN_JWT_KEY_BYTES = 32   # RFC 7518 3.2: an HS256 key is at least as long as the hash (256 bits)
 MIN_GATEWAY_KEY_BYTES = 16

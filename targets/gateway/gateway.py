@@ -7,7 +7,9 @@ Every /api route checks the Bearer token first: a refused token is answered
 the harness's checks can be shown to fail: ``auth-bypass`` forwards one
 route unchecked, ``sequential-no-timeout`` calls backends one after the
 other without timeouts, ``no-cache`` caches nothing, ``never-readmits``
-stops calling a backend for good after one failure.
+stops calling a backend for good after one failure, ``shared-cache`` keys
+its cache by route (one user's data served to another) and
+``trusts-client-identity`` lets a client's X-User-Id override the token.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from aggregate import Aggregator
 from config import Backend, GatewayConfig, load_gateway
 from fanout import CallHeaders
 from handler import Handler
-from tokens import Policy, TokenError, bearer, unverified_subject, verify
+from tokens import SUBJECT, Policy, TokenError, bearer, unverified_subject, verify
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+CLIENT_IDENTITY_HEADER = "X-User-Id"  # read by the trusts-client-identity variant only; ignored otherwise
 
 
 class Gateway:
@@ -42,21 +45,30 @@ class Gateway:
         self.counts = {"requests": 0, "unauthorized": 0, "answered_2xx": 0, "answered_5xx": 0}
         self.refusals: dict[str, int] = {}
 
-    def subject(self, route: str, authorization: list[str]) -> str:
-        """Who asks, from a verified token; TokenError otherwise (the auth-bypass
-        variant reads its unchecked route's token without verifying it)."""
+    def subject(self, route: str, authorization: list[str], claimed: str | None = None) -> str:
+        """Who asks, from a verified token; TokenError otherwise. The auth-bypass
+        variant reads its unchecked route's token without verifying it; the
+        trusts-client-identity variant, once the token is good, believes the
+        identity the client claims in X-User-Id (a header meant for a proxy)."""
         if route == self.config.bypass_route:
             return unverified_subject(authorization[0].partition(" ")[2].strip()) if authorization else "anonymous"
-        return str(verify(bearer(authorization), self.policy, now_s=time.time())["sub"])
+        subject = str(verify(bearer(authorization), self.policy, now_s=time.time())["sub"])
+        if self.config.variant == "trusts-client-identity" and claimed and SUBJECT.match(claimed):
+            return claimed
+        return subject
 
-    def answer(self, route: str, authorization: list[str], request_id: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def answer(self, route: str, authorization: list[str], request_id: str,
+               claimed: str | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """The route's answer for the token's subject; `claimed` is the client's
+        X-User-Id, which only the trusts-client-identity variant believes."""
         self._count("requests")
         try:
-            subject = self.subject(route, authorization)
+            subject = self.subject(route, authorization, claimed)
         except TokenError as exc:
             return self._refuse(exc, request_id)
         headers = CallHeaders(subject, request_id, self.config.gateway_key.decode())
-        status, body = self.aggregator.compose(self.routes[route], headers)
+        cache_key = route if self.config.variant == "shared-cache" else None  # the mistake: no Vary on who asks
+        status, body = self.aggregator.compose(self.routes[route], headers, cache_key)
         self._count("answered_2xx" if status < 300 else "answered_5xx")
         return status, body, {}
 
@@ -107,7 +119,8 @@ class GatewayHandler(Handler):
         given = self.headers.get("X-Request-Id", "")
         request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
         try:
-            status, body, headers = self.gateway.answer(route, self.headers.get_all("Authorization") or [], request_id)
+            status, body, headers = self.gateway.answer(route, self.headers.get_all("Authorization") or [], request_id,
+                                                        self.headers.get(CLIENT_IDENTITY_HEADER))
         except Exception as exc:  # a bug must still answer JSON
             self.log_error("answer failed: %r", exc)
             status, headers = 500, {}

@@ -23,6 +23,8 @@ ROW_FIELDS = {"t_ns", "name", "method", "latency_ms", "status", "ok", "error", "
 def _answer(request: Request) -> tuple[int, object]:
     if request.path == "/fail":
         return 503, {"hop": "b->c", "error": "timeout"}
+    if request.path == "/nested":
+        return 200, {"parts": {"users": {"user": "alice", "items": ["x" * 300]}}}
     if request.path == "/echo":
         return 200, {"seen_id": request.headers.get("X-Request-Id"), "token": request.headers.get("Authorization")}
     return 200, {"ok": True, "instance": "web-1"}
@@ -189,3 +191,14 @@ def test_request_ids_are_fresh_per_request_and_kept_in_rows(server_url: str, run
         LoadSpec(request_id_header="X Request: Id")
 
 
+
+
+def test_tags_and_dotted_body_fields_land_in_rows(server_url: str, run_id: str, tmp_path: Path) -> None:
+    spec = LoadSpec(users=2, rate_per_s=20, duration_s=1, timeout_s=5, body_fields=("parts.users.user", "parts.x.y"),
+                    requests=(RequestSpec(path="/nested", tags={"subject": "alice", "claimed": "bob"}),))
+    rows_path = tmp_path / "requests.jsonl"
+    with LoadRun(spec, host_url=server_url, requests_file=rows_path, log_dir=tmp_path, run_id=run_id) as run:
+        assert run.wait(timeout_s=20) == 0
+    rows = read_jsonl(rows_path)
+    assert rows and all((r["subject"], r["claimed"], r["parts.users.user"], r["parts.x.y"]) ==
+                        ("alice", "bob", "alice", None) for r in rows)

@@ -11,6 +11,8 @@ from pathlib import Path
 from harness.checks.circuit_breaker import fast_fails_while_open, opens_after_threshold
 from harness.timeline import Recorder, load_frames
 
+from .landing import record_landed
+
 T0 = 1_700_000_000 * 10**9
 FAULT = (3.0, 7.0)
 SPEC = dict(fast_fail_status=503, fast_fail_p99_ms=50, open_s=2.0, half_open_probes=1,
@@ -60,6 +62,7 @@ def frames_of(tmp_path: Path, breaker: Breaker):
             rec.record("phase", t_ns=T0 + int(start * 1e9), phase=phase, edge="start")
             rec.record("phase", t_ns=T0 + int(end * 1e9), phase=phase, edge="end")
         rec.record("fault", t_ns=T0 + int(FAULT[0] * 1e9), fault="timeout", on="front->dep", params={}, edge="start")
+        record_landed(rec, "timeout", "front->dep", t_ns=T0 + int(FAULT[0] * 1e9), params={})
         rec.record("fault", t_ns=T0 + int(FAULT[1] * 1e9), fault="timeout", on="front->dep", params={}, edge="end")
         if breaker.probe_arrivals:
             for t in arrivals:
@@ -77,24 +80,38 @@ def test_a_good_breaker_passes_both(tmp_path):
     open_ = fast_fails_while_open(frames, **SPEC)
     assert open_.status == "pass", open_
     assert open_.figures["arrivals_while_open"] == 0
+    assert open_.figures["clauses"] == ["failed_fast", "fast_fail_p99_within_limit", "no_calls_beyond_probes"]
 
 
 def test_opening_late_fails(tmp_path):
     v = opens_after_threshold(frames_of(tmp_path, Breaker(opens_after=20)), failure_threshold=5, fast_fail_status=503)
     assert v.status == "fail" and v.figures["calls_after_threshold"] > 0, v
+    assert v.figures["failed"] == ["no_late_calls"]
+
+
+def test_in_flight_counts_the_failed_calls_under_way_when_the_threshold_was_reached(tmp_path):
+    """A call every 50 ms taking 300 ms: 6 at a time. When the 5th failure is
+    answered (3.5 s), the 5 started 3.25-3.45 s are in flight, not 20 - 5."""
+    v = opens_after_threshold(frames_of(tmp_path, Breaker(opens_after=20)), failure_threshold=5, fast_fail_status=503)
+    assert v.figures["in_flight"] == 5 and v.figures["failures_before_open"] == 20, v
+    assert "5 more were in flight" in v.explanation
 
 
 def test_never_opening_fails_both(tmp_path):
     frames = frames_of(tmp_path, Breaker(opens_after=None))
-    assert opens_after_threshold(frames, failure_threshold=5, fast_fail_status=503).status == "fail"
-    assert fast_fails_while_open(frames, **SPEC).status == "fail"
+    opened = opens_after_threshold(frames, failure_threshold=5, fast_fail_status=503)
+    assert opened.status == "fail" and opened.figures["failed"] == ["opened", "no_late_calls"], opened
+    fast = fast_fails_while_open(frames, **SPEC)
+    assert fast.status == "fail" and fast.figures["failed"] == ["failed_fast"], fast
 
 
 def test_slow_fast_fails_or_calls_leaking_through_fail(tmp_path):
     slow = fast_fails_while_open(frames_of(tmp_path / "slow", Breaker(ff_ms=120.0)), **SPEC)
     assert slow.status == "fail" and slow.figures["p99_ms"] == 120.0
+    assert slow.figures["failed"] == ["fast_fail_p99_within_limit"]
     leak = fast_fails_while_open(frames_of(tmp_path / "leak", Breaker(leak=True)), **SPEC)
     assert leak.status == "fail" and leak.figures["arrivals_while_open"] > leak.figures["arrivals_allowed"]
+    assert leak.figures["failed"] == ["no_calls_beyond_probes"]
 
 
 def test_without_arrivals_the_open_check_is_unknown(tmp_path):

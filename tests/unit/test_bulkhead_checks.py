@@ -8,6 +8,8 @@ from pathlib import Path
 from harness.checks.bulkhead import critical_isolated, overflow_rejected_fast
 from harness.timeline import Recorder, load_frames
 
+from .landing import record_landed
+
 T0 = 1_700_000_000 * 10**9
 S = 10**9
 CRITICAL = dict(request_name="GET /checkout", min_success_pct=99.5, p99_factor=3.0, p99_floor_ms=50)
@@ -23,6 +25,7 @@ def timeline(tmp_path: Path, *, checkout_in_fault=(5.0, 200), report_in_fault=(1
             rec.record("phase", t_ns=T0 + start * S, phase=phase, edge="start")
             rec.record("phase", t_ns=T0 + end * S, phase=phase, edge="end")
         rec.record("fault", t_ns=T0 + 3 * S, fault="latency", on="app->db:reports", params={}, edge="start")
+        record_landed(rec, "latency", "app->db:reports", t_ns=T0 + 3 * S, params={})
         rec.record("fault", t_ns=T0 + 6 * S, fault="latency", on="app->db:reports", params={}, edge="end")
         rec.record("end", t_ns=T0 + 9 * S)
     for i in range(180):
@@ -48,15 +51,18 @@ def test_isolated_pools_pass_both(tmp_path):
 def test_starved_or_slowed_critical_work_fails(tmp_path):
     starved = critical_isolated(timeline(tmp_path / "a", checkout_in_fault=(120.0, 503)), **CRITICAL)
     assert starved.status == "fail" and starved.figures["success_pct"] == 0.0
+    assert "critical_success_held" in starved.figures["failed"]
     slowed = critical_isolated(timeline(tmp_path / "b", checkout_in_fault=(400.0, 200)), **CRITICAL)
     assert slowed.status == "fail" and slowed.figures["p99_ms"] == 400.0
+    assert slowed.figures["failed"] == ["critical_p99_within_limit"]
 
 
 def test_slow_rejections_or_queueing_fail(tmp_path):
     slow = overflow_rejected_fast(timeline(tmp_path / "a", report_in_fault=(600.0, 503)), **OVERFLOW)
-    assert slow.status == "fail"
+    assert slow.status == "fail" and "rejects_p99_within_limit" in slow.figures["failed"], slow
     queued = overflow_rejected_fast(timeline(tmp_path / "b", report_in_fault=(2500.0, 200)), **OVERFLOW)
     assert queued.status == "fail" and "queued instead" in queued.explanation
+    assert queued.figures["failed"] == ["no_request_queued"]
 
 
 def test_an_unsaturated_pool_is_unknown(tmp_path):

@@ -11,6 +11,8 @@ from harness.checks.chained import answers_within_budget, latency_passes_through
 from harness.checks.verdict import check, verdict
 from harness.timeline import Recorder, load_frames
 
+from .landing import record_landed
+
 T0 = 1_700_000_000 * 10**9
 PHASES = [("baseline", 0.0, 3.0), ("fault", 3.0, 7.0), ("recovery", 7.0, 12.0)]
 
@@ -26,6 +28,7 @@ def make(tmp_path: Path, shape: Shape, *, rate: float = 20.0, with_fault: bool =
             rec.record("phase", t_ns=T0 + int(start * 1e9), phase=phase, edge="start")
             if phase == "fault" and with_fault:
                 rec.record("fault", t_ns=T0 + int(start * 1e9), fault="pause", on="c", params={}, edge="start")
+                record_landed(rec, "pause", "c", t_ns=T0 + int(start * 1e9), params={})
                 rec.record("fault", t_ns=T0 + int(end * 1e9), fault="pause", on="c", params={}, edge="end")
             rec.record("phase", t_ns=T0 + int(end * 1e9), phase=phase, edge="end")
         rec.record("end", t_ns=T0 + 12 * 10**9)
@@ -53,27 +56,32 @@ def test_latency_passes_through_when_median_rises_by_the_latency(tmp_path):
 
 def test_latency_fails_when_requests_fail_or_latency_amplifies(tmp_path):
     failing = load_frames(make(tmp_path / "1", lambda t: (100.0, 504, "b->c") if in_fault(t) else (5.0, 200, None)))
-    assert latency_passes_through(failing, latency_ms=200).status == "fail"
+    v = latency_passes_through(failing, latency_ms=200)
+    assert v.status == "fail" and v.figures["failed"] == ["success_held"], v
     doubled = load_frames(make(tmp_path / "2", lambda t: (405.0 if in_fault(t) else 5.0, 200, None)))
     v = latency_passes_through(doubled, latency_ms=200)
     assert v.status == "fail" and v.figures["added_ms"] == 400.0
+    assert v.figures["failed"] == ["latency_added_as_injected"]
 
 
 def test_budget_passes_on_fast_errors_that_name_the_hop(tmp_path):
     frames = load_frames(make(tmp_path, lambda t: (720.0, 504, "b->c") if in_fault(t) else (5.0, 200, None)))
     v = answers_within_budget(frames, budget_ms=800, margin_ms=150, hop="b->c", hang_ms=5000)
     assert v.status == "pass", v
-    assert v.figures["errors_naming_hop"] == v.figures["failed"]
+    assert v.figures["errors_naming_hop"] == v.figures["failed_requests"]
 
 
 def test_budget_fails_on_slow_answers_wrong_hop_or_hangs(tmp_path):
     slow = load_frames(make(tmp_path / "1", lambda t: (3000.0, 200, None) if in_fault(t) else (5.0, 200, None)))
-    assert answers_within_budget(slow, budget_ms=800, margin_ms=150, hop="b->c", hang_ms=5000).status == "fail"
+    v = answers_within_budget(slow, budget_ms=800, margin_ms=150, hop="b->c", hang_ms=5000)
+    assert v.status == "fail" and v.figures["failed"] == ["p99_within_budget"], v
     wrong = load_frames(make(tmp_path / "2", lambda t: (50.0, 503, "a->b") if in_fault(t) else (5.0, 200, None)))
-    assert answers_within_budget(wrong, budget_ms=800, margin_ms=150, hop="b->c", hang_ms=5000).status == "fail"
+    v = answers_within_budget(wrong, budget_ms=800, margin_ms=150, hop="b->c", hang_ms=5000)
+    assert v.status == "fail" and v.figures["failed"] == ["errors_name_hop"], v
     hung = load_frames(make(tmp_path / "3", lambda t: (10000.0, 0, None) if t == 4.0 else (5.0, 200, None)))
     v = answers_within_budget(hung, budget_ms=20000, margin_ms=0, hop="b->c", hang_ms=5000)
-    assert v.status == "fail" and v.figures["hung"] == 1
+    assert v.status == "fail" and v.figures["hung"] == 1 and v.figures["failed"] == ["no_request_hung"]
+    assert v.figures["clauses"] == ["p99_within_budget", "no_request_hung", "errors_name_hop"]
 
 
 def test_recovers_measures_time_to_success(tmp_path):
@@ -87,6 +95,7 @@ def test_recovers_fails_when_failures_never_stop(tmp_path):
     frames = load_frames(make(tmp_path, lambda t: (5.0, 503, "b->c") if t >= 3.0 else (5.0, 200, None)))
     v = recovers(frames, bound_s=2.0)
     assert v.status == "fail" and v.figures["recovery_s"] is None
+    assert v.figures["failed"] == ["success_back_within_bound"]
 
 
 def test_recovers_fails_when_slower_than_the_bound(tmp_path):

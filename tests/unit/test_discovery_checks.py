@@ -15,7 +15,9 @@ from harness.checks.discovery import (
     dead_instance_removed, graceful_stop_loses_nothing, members_at, membership_converges, membership_events,
     running_at_end, serves_through_registry_outage, takes_traffic,
 )
-from harness.timeline import OBSERVED_COLUMNS, REQUEST_COLUMNS, Frames
+from harness.timeline import OBSERVED_COLUMNS, REQUEST_COLUMNS, Frames, EFFECT_COLUMNS
+
+from .landing import record_landed
 
 T0 = 1_700_000_000 * 10**9
 RATE = 20          # requests per second, one every 50 ms
@@ -83,6 +85,7 @@ def frames(observed: list[dict[str, Any]], requests: list[dict[str, Any]], *,
                                columns=["t_s", "service", "instance", "action", "detail"]),
         probes=pd.DataFrame(columns=["t_s", "probe", "value"]),
         observed=obs,
+        effects=pd.DataFrame([(FAULT[0], fault[0], fault[1], True, None, [], {})], columns=EFFECT_COLUMNS),
         complete=True,
     )
 
@@ -220,7 +223,7 @@ def test_dead_instance_removed_passes_within_ttl_and_budget():
     assert v.status == "pass", v
     assert v.figures["registry_left_after_s"] == 2.0 and v.figures["balancer_left_after_s"] == 2.1
     assert v.figures["limit_s"] == 3.5
-    assert v.figures["failed"] == 21 and v.figures["failure_budget"] == 35.0   # 20 req/s * 3.5 s / 2 members
+    assert v.figures["failed_requests"] == 21 and v.figures["failure_budget"] == 35.0   # 20 req/s * 3.5 s / 2 members
     assert v.figures["requests_in_window"] == 80
     assert "21 requests failed" in v.explanation and "budget 35" in v.explanation
 
@@ -232,18 +235,21 @@ def test_dead_instance_removed_fails_when_it_never_leaves_the_registry():
     v = dead_instance_removed(f, member=W0, **REMOVAL)
     assert v.status == "fail", v
     assert v.figures["registry_left_after_s"] is None and v.figures["balancer_left_after_s"] is None
-    assert v.figures["failed"] == 40 and v.figures["failure_budget"] == 35.0
+    assert v.figures["failed"] == ["left_registry_in_time", "left_balancer_in_time", "failures_within_budget"]
+    assert v.figures["failed_requests"] == 40 and v.figures["failure_budget"] == 35.0
     assert "left the registry never, balancer never" in v.explanation
 
 
 def test_dead_instance_removed_fails_when_it_leaves_late_or_too_many_requests_fail():
     late = frames(crash_observed(registry_left=5.0, balancer_left=6.6), traffic(rr(W1)), lifecycle=CRASH_LIFECYCLE)
     v = dead_instance_removed(late, member=W0, **REMOVAL)
-    assert v.status == "fail" and v.figures["balancer_left_after_s"] == 3.6 and v.figures["failed"] == 0, v
+    assert v.status == "fail" and v.figures["balancer_left_after_s"] == 3.6 and v.figures["failed_requests"] == 0, v
+    assert v.figures["failed"] == ["left_balancer_in_time"]
     # left in time, but every request failed for 2 s
     costly = frames(crash_observed(), traffic(rr(W0, W1), lambda t, m: 3.0 <= t < 5.0), lifecycle=CRASH_LIFECYCLE)
     v = dead_instance_removed(costly, member=W0, **REMOVAL)
-    assert v.status == "fail" and v.figures["failed"] == 40 and v.figures["failure_budget"] == 35.0, v
+    assert v.status == "fail" and v.figures["failed_requests"] == 40 and v.figures["failure_budget"] == 35.0, v
+    assert v.figures["failed"] == ["failures_within_budget"]
 
 
 def test_dead_instance_removed_is_unknown_without_baseline_traffic_or_membership():
@@ -275,7 +281,9 @@ def stop_frames(*, left: float | None = 3.05, lifecycle=STOP_LIFECYCLE, pick: Pi
 def test_graceful_stop_passes_when_it_deregisters_first_and_nothing_fails():
     v = graceful_stop_loses_nothing(stop_frames(), **STOP)
     assert v.status == "pass", v
-    assert v.figures == {"left_registry_s": 3.05, "exited_s": 5.0, "failed": 0, "requests": 80}
+    assert v.figures == {"left_registry_s": 3.05, "exited_s": 5.0, "failed_requests": 0, "requests": 80,
+                         "clauses": ["deregistered_before_exit", "no_request_failed"], "failed": [],
+                         "fault_landed": True}
     assert "deregistered first" in v.explanation and "NOT" not in v.explanation
 
 
@@ -284,13 +292,15 @@ def test_graceful_stop_fails_on_requests_failing_after_the_stop():
     v = graceful_stop_loses_nothing(
         stop_frames(pick=rr(W0, W1), fails=lambda t, m: m == W1 and 5.0 <= t < 7.0), **STOP)
     assert v.status == "fail", v
-    assert v.figures["failed"] == 20 and v.figures["requests"] == 80
+    assert v.figures["failed_requests"] == 20 and v.figures["requests"] == 80
+    assert v.figures["failed"] == ["no_request_failed"]
     assert "20 of 80 requests failed" in v.explanation and "{'502': 20}" in v.explanation
 
 
 def test_graceful_stop_fails_when_it_exits_before_deregistering_or_never_does():
     exit_first = graceful_stop_loses_nothing(stop_frames(left=5.2), **STOP)
-    assert exit_first.status == "fail" and exit_first.figures["failed"] == 0, exit_first
+    assert exit_first.status == "fail" and exit_first.figures["failed_requests"] == 0, exit_first
+    assert exit_first.figures["failed"] == ["deregistered_before_exit"]
     assert "NOT deregistered first" in exit_first.explanation
     never = graceful_stop_loses_nothing(stop_frames(left=None), **STOP)
     assert never.status == "fail" and never.figures["left_registry_s"] is None, never
@@ -315,8 +325,10 @@ def test_outage_passes_when_the_balancer_keeps_its_members_and_serves():
     observed = both_join() + [seen(3.1, "registry", "left", W0), seen(3.1, "registry", "left", W1)]
     v = serves_through_registry_outage(frames(observed, traffic(rr(W0, W1)), **OUTAGE), max_failed_ratio=0.01)
     assert v.status == "pass", v
-    assert v.figures == {"failed": 0, "requests": 80, "failed_ratio": 0.0, "limit": 0.01,
-                         "balancer_members_before": 2, "dropped": []}
+    assert v.figures == {"failed_requests": 0, "requests": 80, "failed_ratio": 0.0, "limit": 0.01,
+                         "balancer_members_before": 2, "dropped": [],
+                         "clauses": ["failures_within_limit", "balancer_kept_members"], "failed": [],
+                         "fault_landed": True}
 
 
 def test_outage_fails_when_the_balancer_empties_and_requests_fail():
@@ -326,15 +338,17 @@ def test_outage_fails_when_the_balancer_empties_and_requests_fail():
     v = serves_through_registry_outage(
         frames(observed, traffic(rr(W0, W1), lambda t, m: 3.5 <= t < 7.2), **OUTAGE), max_failed_ratio=0.01)
     assert v.status == "fail", v
-    assert v.figures["failed"] == 70 and v.figures["requests"] == 80 and v.figures["failed_ratio"] == 0.875
+    assert v.figures["failed_requests"] == 70 and v.figures["requests"] == 80 and v.figures["failed_ratio"] == 0.875
     assert v.figures["dropped"] == [W0, W1] and v.figures["balancer_members_before"] == 2
+    assert v.figures["failed"] == ["failures_within_limit", "balancer_kept_members"]
     assert "70 of 80 requests failed" in v.explanation and "dropped web-0, web-1" in v.explanation
 
 
 def test_outage_fails_on_a_dropped_member_alone_or_on_failures_alone():
     dropped = both_join() + [seen(4.0, "balancer", "left", W1), seen(4.5, "balancer", "joined", W1)]
     v = serves_through_registry_outage(frames(dropped, traffic(rr(W0, W1)), **OUTAGE), max_failed_ratio=0.01)
-    assert v.status == "fail" and v.figures["failed"] == 0 and v.figures["dropped"] == [W1], v
+    assert v.status == "fail" and v.figures["failed_requests"] == 0 and v.figures["dropped"] == [W1], v
+    assert v.figures["failed"] == ["balancer_kept_members"]
     # a left before the fault or after its end is not the outage's doing
     outside = both_join() + [seen(2.0, "balancer", "left", W1), seen(2.5, "balancer", "joined", W1),
                              seen(7.5, "balancer", "left", W1)]
@@ -342,7 +356,7 @@ def test_outage_fails_on_a_dropped_member_alone_or_on_failures_alone():
                                           max_failed_ratio=0.01).status == "pass"
     one_failure = traffic(rr(W0, W1), lambda t, m: t == 4.0)
     within = serves_through_registry_outage(frames(both_join(), one_failure, **OUTAGE), max_failed_ratio=0.02)
-    assert within.status == "pass" and within.figures["failed"] == 1 and within.figures["failed_ratio"] == 0.0125
+    assert within.status == "pass" and within.figures["failed_requests"] == 1 and within.figures["failed_ratio"] == 0.0125
     over = serves_through_registry_outage(frames(both_join(), one_failure, **OUTAGE), max_failed_ratio=0.01)
     assert over.status == "fail" and over.figures["failed_ratio"] == 0.0125, over
 
@@ -426,6 +440,8 @@ def test_takes_traffic_on_a_timeline_written_and_loaded_like_a_real_run(tmp_path
             rec.record("phase", t_ns=ns(end), phase=phase, edge="end")
         for edge, t in (("start", FAULT[0]), ("end", FAULT[1])):
             rec.record("fault", t_ns=ns(t), fault="scale_out", on="web", params={"count": 1, "keep": True}, edge=edge)
+            if edge == "start":
+                record_landed(rec, "scale_out", "web", t_ns=ns(t), params={"count": 1, "keep": True})
         rec.record("lifecycle", t_ns=ns(3.0), service="web", instance=2, action="start", detail="")
         for row in scale_out_observed():
             t = row.pop("t_s")

@@ -12,6 +12,8 @@ from harness.checks.gateway import listed, partial_within_budget, recovers_compl
     serves_stale
 from harness.timeline import Recorder, load_frames
 
+from .landing import record_landed
+
 T0 = 1_700_000_000 * 10**9
 FAULT = (3.0, 8.0)
 END_S = 14.0
@@ -90,6 +92,8 @@ def frames_of(tmp_path: Path, gateway: Gateway, *, arrivals: bool = True):
             rec.record("phase", t_ns=T0 + int(end * 1e9), phase=phase, edge="end")
         for edge, t in (("start", FAULT[0]), ("end", FAULT[1])):
             rec.record("fault", t_ns=T0 + int(t * 1e9), fault="crash", on="users", params={}, edge=edge)
+            if edge == "start":
+                record_landed(rec, "crash", "users", t_ns=T0 + int(t * 1e9), params={})
         for a in seen if arrivals else []:
             rec.record("observed", t_ns=T0 + int(a["t"] * 1e9), source=a["source"], event="arrival",
                        request_id=a["request_id"], trusted=True)
@@ -118,6 +122,7 @@ def test_bad_tokens_that_reach_a_backend_fail_auth(tmp_path):
     v = rejects_bad_tokens(frames_of(tmp_path, Gateway(leak=True)), backends=("users", "orders"))
     assert v.status == "fail" and v.figures["reached_backends"] > 0 and v.figures["not_refused"] > 0, v
     assert v.figures["leaked_kinds"] == "expired" and "orders" in v.explanation
+    assert v.figures["failed"] == ["bad_tokens_refused", "none_reached_backend"]
 
 
 def test_auth_without_request_ids_or_arrivals_is_unknown(tmp_path):
@@ -130,6 +135,7 @@ def test_auth_without_request_ids_or_arrivals_is_unknown(tmp_path):
 def test_waiting_out_the_slow_backend_fails_the_budget(tmp_path):
     v = partial_within_budget(frames_of(tmp_path, Gateway(parallel=False)), **BUDGET)
     assert v.status == "fail" and v.figures["p99_ms"] == 1600.0 and v.figures["partial_pct"] == 0.0, v
+    assert {"p99_within_budget", "answers_marked_partial"} <= set(v.figures["failed"])
 
 
 def test_stale_is_served_and_marked_by_a_caching_gateway(tmp_path):
@@ -141,13 +147,16 @@ def test_stale_is_served_and_marked_by_a_caching_gateway(tmp_path):
 def test_no_cache_or_an_unmarked_stale_answer_fails_stale(tmp_path):
     none = serves_stale(frames_of(tmp_path / "none", Gateway(fault="down", cache=False)), **STALE)
     assert none.status == "fail" and none.figures["hit_ratio"] == 0.0 and none.figures["errors"] == 100, none
+    assert "hit_ratio_held" in none.figures["failed"]
     lying = serves_stale(frames_of(tmp_path / "lying", Gateway(fault="down", mark_stale=False)), **STALE)
     assert lying.status == "fail" and lying.figures["unmarked_after_ttl"] > 0, lying
+    assert lying.figures["failed"] == ["served_stale", "stale_marked_after_ttl"]  # none says stale
 
 
 def test_staying_stale_after_the_fault_fails_recovery(tmp_path):
     v = recovers_complete(frames_of(tmp_path, Gateway(fault="down", whole_after=False)), route=ROUTE, bound_s=2.0)
     assert v.status == "fail" and v.figures["recovery_s"] is None, v
+    assert v.figures["failed"] == ["success_back_within_bound"] and v.check == "recovers-complete"
 
 
 def test_a_timeline_without_a_fault_is_unknown(tmp_path):

@@ -54,3 +54,17 @@ def test_bad_tokens_are_the_same_for_a_seed_and_each_differs_from_a_good_one() -
     assert good not in {t.authorization for t in first}
     assert next(t for t in first if t.kind == "missing").authorization is None
     assert all("\n" not in (t.authorization or "") and (t.authorization or "").isascii() for t in first)
+
+
+def test_tags_round_trip_and_may_not_take_a_row_field_or_a_body_field() -> None:
+    tagged = RequestSpec(path="/x", tags={"subject": "alice", "claimed": "bob"})
+    spec = LoadSpec(requests=(tagged,), body_fields=("parts.users.user",))
+    assert LoadSpec.from_json(spec.to_json()) == spec and LoadSpec.from_json(spec.to_json()).requests[0].tags == \
+        {"subject": "alice", "claimed": "bob"}
+    for bad in ({"status": "x"}, {"Subject": "x"}, {"subject": 1}, {"": "x"}):
+        with pytest.raises(ValueError, match="tags"):
+            RequestSpec(tags=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="both tags and body_fields"):
+        LoadSpec(requests=(tagged,), body_fields=("subject",))
+    with pytest.raises(ValueError, match="body_fields"):
+        LoadSpec(body_fields=("status",))

@@ -9,6 +9,8 @@ from pathlib import Path
 from harness.checks.messaging import accepts_during_outage, duplicates_bounded, lag_recovers, no_message_lost
 from harness.timeline import Recorder, load_frames
 
+from .landing import record_landed
+
 T0 = 1_700_000_000 * 10**9
 S = 10**9
 
@@ -24,6 +26,7 @@ def history(tmp_path: Path, *, lose: int = 0, double: int = 0, late_lag_until: f
             rec.record("phase", t_ns=T0 + start * S, phase=phase, edge="start")
             rec.record("phase", t_ns=T0 + end * S, phase=phase, edge="end")
         rec.record("fault", t_ns=T0 + 3 * S, fault="crash", on="broker", params={}, edge="start")
+        record_landed(rec, "crash", "broker", t_ns=T0 + 3 * S, params={})
         rec.record("fault", t_ns=T0 + 6 * S, fault="crash", on="broker", params={}, edge="end")
         for i in range(100):
             t = i * 0.1
@@ -55,21 +58,25 @@ def test_a_clean_history_passes_every_check(tmp_path):
 def test_lost_messages_are_counted_and_named(tmp_path):
     v = no_message_lost(history(tmp_path, lose=3), consumer="consumer")
     assert v.status == "fail" and v.figures["lost"] == 3 and "m0" in v.explanation
+    assert v.figures["failed"] == ["lost_within_limit"]
 
 
 def test_double_processing_beyond_the_bound_fails(tmp_path):
     v = duplicates_bounded(history(tmp_path, double=2), consumer="consumer", max_duplicates=1)
-    assert v.status == "fail" and v.figures["duplicates"] == 2
+    assert v.status == "fail" and v.figures["duplicates"] == 2 and v.figures["failed"] == ["duplicates_within_limit"]
 
 
 def test_lag_that_stays_high_after_the_fault_fails(tmp_path):
     v = lag_recovers(history(tmp_path, late_lag_until=8.5), consumer="consumer", lag_bound_ms=200, within_s=1.0)
     assert v.status == "fail" and v.figures["recovered_after_s"] > 1.0
+    assert v.figures["failed"] == ["lag_back_within_bound"]
 
 
 def test_rejecting_or_slow_accepting_during_the_outage_fails(tmp_path):
-    assert accepts_during_outage(history(tmp_path / "r", outage_status=503), accept_p99_ms=100).status == "fail"
-    assert accepts_during_outage(history(tmp_path / "s", outage_ms=900.0), accept_p99_ms=100).status == "fail"
+    refused = accepts_during_outage(history(tmp_path / "r", outage_status=503), accept_p99_ms=100)
+    assert refused.status == "fail" and "accepted_during_outage" in refused.figures["failed"], refused
+    slow = accepts_during_outage(history(tmp_path / "s", outage_ms=900.0), accept_p99_ms=100)
+    assert slow.status == "fail" and slow.figures["failed"] == ["accept_p99_within_limit"], slow
 
 
 def test_without_the_consumer_record_the_verdict_is_unknown(tmp_path):

@@ -16,7 +16,8 @@ PUBLIC = {
         "state_probe", "wait_until",
     ],
     "harness.checks": [
-        "MissingData", "Verdict", "accepts_during_outage", "answers_within_budget", "check", "critical_isolated",
+        "MissingData", "Verdict", "accepts_during_outage", "answers_belong_to_caller", "answers_within_budget",
+        "check", "critical_isolated",
         "dead_instance_removed", "duplicates_bounded", "fast_fails_while_open", "graceful_stop_loses_nothing",
         "judged", "lag_recovers", "latency_passes_through", "membership_converges", "no_message_lost",
         "opens_after_threshold", "overflow_rejected_fast", "partial_within_budget", "recovers",
@@ -24,7 +25,7 @@ PUBLIC = {
         "takes_traffic", "unknown", "verdict",
     ],
     "harness.patterns.discovery": ["Members", "Reader", "envoy_members", "etcd_members", "membership_probe"],
-    "harness.patterns.gateway": ["BadToken", "b64url", "bad_tokens", "claims_for", "mint"],
+    "harness.patterns.gateway": ["BadToken", "b64url", "bad_tokens", "claims_for", "mint", "spoofed_identity"],
 }
 
 

@@ -31,6 +31,10 @@ def through_json(record: Any) -> Any:
                       topology={"entry": "a"}, spec={"budget_ms": 800}, phases={"baseline_s": 1.0}, load={"users": 2}, t_ns=8),
     Judgement("x", "chained", "no-timeouts", True, FAULT, Verdict("recovers", "fail", "never", {"bound_s": 5}), "fail"),
     Judgement("y", "chained", "correct", False, None, Verdict("recovers", "unknown", "fault not observed"), "pass"),
+    Judgement("z", "chained", "no-timeouts", True, FAULT,
+              Verdict("recovers", "fail", "never", {"clauses": ["back"], "failed": ["back"]}), "fail", "back"),
+    Judgement("n", "chained", "ignores-proxy", True, FAULT, Verdict("recovers", "unknown", "fault not observed"),
+              "unknown"),
 ])
 def test_each_record_reads_back_from_its_json_form(record: Any) -> None:
     assert through_json(record) == record

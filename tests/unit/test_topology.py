@@ -80,7 +80,7 @@ def test_built_in_python():
         entry="web",
     )
     assert t.link("web->db").server == "db"
-    assert t.describe()["links"] == [{"name": "web->db", "client": "web", "server": "db"}]
+    assert t.describe()["links"] == [{"name": "web->db", "client": "web", "server": "db", "protocol": "http"}]
     with pytest.raises(TopologyError, match="no link 'db->web'"):
         t.link("db->web")
     with pytest.raises(TopologyError, match="entry = 'x'"):

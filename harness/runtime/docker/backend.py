@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ...errors import ServiceError
 from ...topology import Service, Topology
-from ..backend import HOST, Instance
+from ..backend import HOST, Instance, InstanceState
 from ..health import probe_published, wait_healthy
 from ..ports import free_port
 from . import engine
@@ -102,6 +102,15 @@ class DockerBackend:
             with translated(f"stop {inst.name}", gone_ok=True):
                 pod.container.stop(timeout=int(max(1, grace_s)))
         return pod.state().get("ExitCode")
+
+    def state(self, inst: Instance) -> InstanceState:
+        pod: Pod = inst.handle
+        state = pod.state()
+        alive = state.get("Status") in ("running", "paused", "restarting")
+        return InstanceState(alive=int(alive), stopped=int(bool(alive and state.get("Paused"))),
+                             ident=str(state.get("StartedAt", "")) if alive else "",
+                             source=f"docker inspect {inst.name}-app: {state.get('Status')}",
+                             network=pod.address(self.network) or "")
 
     def pause(self, inst: Instance) -> None:
         with translated(f"pause {inst.name}"):

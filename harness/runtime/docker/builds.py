@@ -58,7 +58,7 @@ ARG BASE
 FROM ${BASE}
 COPY toxiproxy-server /usr/local/bin/toxiproxy-server
 ENTRYPOINT ["/usr/local/bin/toxiproxy-server"]
-CMD ["-host", "0.0.0.0", "-port", "8474"]
+CMD ["-host", "0.0.0.0", "-port", "8474", "-proxy-metrics"]
 """
 
 DEBS_DOCKERFILE = """\

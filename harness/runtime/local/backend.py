@@ -18,10 +18,10 @@ from pathlib import Path
 from ...errors import ServiceError
 from ...topology import Service, Topology
 from .. import kit
-from ..backend import HOST, Instance
+from ..backend import HOST, Instance, InstanceState
 from ..health import wait_healthy
 from ..ports import free_port
-from .processes import end_group, kill_group, signal_group
+from .processes import end_group, kill_group, process_states, signal_group
 
 
 class LocalBackend:
@@ -75,6 +75,14 @@ class LocalBackend:
 
     def stop(self, inst: Instance, *, grace_s: float) -> int | None:
         return end_group(inst.handle, grace_s=grace_s) if inst.handle is not None else None
+
+    def state(self, inst: Instance) -> InstanceState:
+        proc = inst.handle
+        states = process_states(proc.pid) if proc is not None and proc.poll() is None else {}
+        alive = {pid: st for pid, st in states.items() if st not in ("Z", "X")}
+        return InstanceState(alive=len(alive), stopped=sum(1 for st in alive.values() if st in ("T", "t")),
+                             ident=f"pid {proc.pid}" if alive else "",
+                             source=f"/proc/<pid>/stat of {len(states)} process(es) in its group and below")
 
     def pause(self, inst: Instance) -> None:
         signal_group(inst.handle, signal.SIGSTOP)

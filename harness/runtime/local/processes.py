@@ -11,9 +11,9 @@ from pathlib import Path
 from ..labels import OWNER_ENV, RUN_ENV, process_labels
 
 
-def descendants(pid: int) -> list[int]:
-    """Every live process below pid, parents before children, from /proc."""
-    children: dict[int, list[int]] = {}
+def _proc_table() -> dict[int, tuple[int, int, str]]:
+    """pid -> (parent pid, process group, state letter) of every process, from /proc."""
+    table: dict[int, tuple[int, int, str]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -23,7 +23,15 @@ def descendants(pid: int) -> list[int]:
             continue
         # the command name may hold spaces and parentheses: the fields start after the last ')'
         fields = stat[stat.rfind(")") + 2:].split()
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
+        table[int(entry.name)] = (int(fields[1]), int(fields[2]), fields[0])
+    return table
+
+
+def _below(pid: int, table: dict[int, tuple[int, int, str]]) -> list[int]:
+    """Every process below pid in the table, parents before children."""
+    children: dict[int, list[int]] = {}
+    for p, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(p)
     found: list[int] = []
     todo = [pid]
     while todo:
@@ -31,6 +39,19 @@ def descendants(pid: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below pid, parents before children, from /proc."""
+    return _below(pid, _proc_table())
+
+
+def process_states(pid: int) -> dict[int, str]:
+    """The state letter (/proc/<pid>/stat: R, S, T, Z, ...) of pid, of every process
+    in its group and of every descendant: what the kernel says of an instance."""
+    table = _proc_table()
+    members = {p for p, (_, pgrp, _) in table.items() if pgrp == pid or p == pid} | set(_below(pid, table))
+    return {p: table[p][2] for p in sorted(members)}
 
 
 def signal_group(proc: subprocess.Popen[bytes], sig: int) -> bool:
