@@ -10,6 +10,10 @@ variant that violates what it checks, where it must fail:
 A crash or a reset fails fast even without timeouts, so no-timeouts passes
 the budget check under a crash: that row is expected "pass" and shows why
 the pause (no reset, no answer) is the fault that matters.
+
+bypasses-proxy is a no-op case: B calls C at its own address, so the toxic
+on b->c touches nothing; the harness sees no traffic through that proxy and
+every check must say unknown, never pass (each pattern has one).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ CASES = [
     ("pause", "correct", "pass", "pass"),
     ("pause", "no-timeouts", ("fail", "p99_within_budget"), None),
     ("pause", "sticky-failure", None, ("fail", "success_back_within_bound")),
+    ("slow", "bypasses-proxy", "unknown", "unknown"),  # B calls C at its own address: the toxic touches nothing
 ]
 
 

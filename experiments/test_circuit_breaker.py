@@ -44,6 +44,7 @@ CASES = [
     ("crash", "no-breaker", NO_BREAKER),
     ("timeout", "never-closes", NEVER_CLOSES),
     ("pause", "never-closes", NEVER_CLOSES),
+    ("reset", "bypasses-proxy", ("unknown", "unknown", "unknown")),  # front bypasses the faulted proxy
 ]
 
 

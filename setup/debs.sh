@@ -7,6 +7,8 @@
 #   etcd-server      the discovery target's registry
 #   docker.io        dockerd, for the docker runtime (docker/engine.sh starts it)
 #   debootstrap      builds the docker runtime's base image
+#   iproute2         ss: bytes on the open connections through a proxy (fault evidence)
+#   util-linux       nsenter: ss inside the Toxiproxy container's network namespace
 #
 # Each run starts its own servers on ports of its own: a system instance
 # started by a package's postinst would hold the default port and outlive
@@ -21,6 +23,8 @@ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || want postgresql
 command -v etcd >/dev/null || want etcd-server
 command -v dockerd >/dev/null || want docker.io
 command -v debootstrap >/dev/null || want debootstrap
+command -v ss >/dev/null || want iproute2
+command -v nsenter >/dev/null || want util-linux
 [ -n "$missing" ] || exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "error: these Debian packages are missing:$missing; install them (as root: apt-get install -y$missing)" >&2
