@@ -10,6 +10,8 @@ timeout toxic: data stops, the query waits out its timeout).
 Each check fails on the broken variant made for it:
 
 - critical-isolated: shared-pool (one pool for both routes; checkout starves)
+  and shared-limit (two pools over one shared cap: slow reports hold all of
+  it, checkout waits out POOL_WAIT_MS and is turned away)
 - overflow-rejected-fast: unbounded-wait (overflow queues for 60 s)
 - recovers (GET /report): leaky-pool (failed requests never give their
   connection back, so the pool stays exhausted after a stall)
@@ -46,6 +48,8 @@ CASES = [
     *[(fault, "correct", ("pass", "pass", "pass")) for fault in FAULTS],
     ("latency", "shared-pool", (("fail", "critical_success_held"), None, None)),
     ("stall", "shared-pool", (("fail", "critical_success_held"), None, None)),
+    # ~40 reports/s of 520 ms each want ~20 connections: the cap of 8 is held by reports all the window
+    ("latency", "shared-limit", (("fail", "critical_success_held"), None, None)),
     ("latency", "unbounded-wait", ("pass", ("fail", "no_request_queued"), None)),
     ("stall", "leaky-pool", ("pass", "pass", ("fail", "success_back_within_bound"))),
     ("latency", "bypasses-proxy", ("unknown", "unknown", "unknown")),  # the reports pool bypasses the faulted proxy

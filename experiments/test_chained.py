@@ -6,6 +6,11 @@ variant that violates what it checks, where it must fail:
 - latency-passes-through: fixed-timeouts (a 100 ms timeout blind to the budget)
 - answers-within-budget: no-timeouts (slow C, paused C)
 - recovers: sticky-failure (B marks C dead forever)
+- retry-amplification: retry-every-hop (every hop makes 3 attempts, so up to
+  9 calls reach C per request at A), under a partial failure: reset_peer on
+  b->c with toxicity below 1, so some calls fail and retries happen. Calls
+  are counted from C's own record of arrivals, matched to the load's rows by
+  the request id the load gives each request and the chain passes on.
 
 A crash or a reset fails fast even without timeouts, so no-timeouts passes
 the budget check under a crash: that row is expected "pass" and shows why
@@ -20,8 +25,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness import ExperimentRun, LoadSpec, Phases, http_json_probe, load_topology, make_fault
-from harness.checks import answers_within_budget, latency_passes_through, recovers
+from harness import ExperimentRun, LoadSpec, Phases, http_json_probe, load_topology, make_fault, records_probe
+from harness.checks import answers_within_budget, latency_passes_through, recovers, retry_amplification
 
 TARGET = load_topology("chained")
 SPEC = TARGET.spec
@@ -86,4 +91,32 @@ def test_dependency_failure(harness_run, fault, variant, budget, recovery):
         expectations.append((verdict, budget))
     if recovery:
         expectations.append((recovers(result.frames, bound_s=SPEC["recovery_bound_s"]), recovery))
+    harness_run.expect(result, expectations)
+
+
+RETRY_LOAD = LoadSpec(users=10, rate_per_s=60, timeout_s=10.0, request_id_header="X-Request-Id")
+RETRY_PHASES = Phases(baseline_s=2.0, fault_s=4.0, recovery_s=1.0)
+PARTIAL_RESET = make_fault("reset_peer", SPEC["hop"], timeout=0, toxicity=SPEC["partial_toxicity"])
+
+
+def arrivals_with_ids(runtime):
+    """C's own record of every call that reached it, with the request id it carried."""
+    return [*arrivals_at_c(runtime),
+            records_probe("c", runtime.url("c") + "/admin/arrivals", list_key="arrivals", event="arrival")]
+
+
+@pytest.mark.experiment
+@pytest.mark.parametrize("variant, amplification, budget", [
+    ("correct", "pass", "pass"),
+    ("retry-every-hop", ("fail", "calls_per_request_within_budget"), None),
+], ids=["correct-pass", "retry-every-hop-fail"])
+def test_partial_failure_retries_stay_within_budget(harness_run, variant, amplification, budget):
+    result = harness_run.experiment(TARGET, name=f"partial-reset-{variant}", variant=variant, fault=PARTIAL_RESET,
+                                    load=RETRY_LOAD, phases=RETRY_PHASES, probes=arrivals_with_ids)
+    expectations = [(retry_amplification(result.frames, retry_budget=SPEC["retry_budget"], dependency="c"),
+                     amplification)]
+    if budget:
+        expectations.append((answers_within_budget(result.frames, budget_ms=SPEC["budget_ms"],
+                                                   margin_ms=SPEC["margin_ms"], hop=SPEC["hop"],
+                                                   hang_ms=SPEC["hang_ms"]), budget))
     harness_run.expect(result, expectations)

@@ -7,7 +7,13 @@ variant that violates it, where it must fail:
 
 - opens-after-threshold, fast-fails-while-open: no-breaker (keeps calling
   dep, every caller waits out the timeout)
+- opens-after-threshold's lower bound: opens-early (opens on the first failure)
+- fast-fails-while-open's calls while open, under a crash and a pause of dep,
+  which can record nothing then: half-open-flood (every call let through when
+  half-open), seen by the harness in the connections through front->dep's proxy
 - recovers: never-closes (stays open after dep is back)
+- stays-closed-under-sparse-failures, a case of its own: no-window (counts
+  failures since start, so sparse ones add up and open it)
 
 The other checks of a broken variant are judged too, with what it should
 show (no-breaker still recovers; never-closes still opens and fails fast),
@@ -16,10 +22,15 @@ so the table in the report reads as a matrix.
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-from harness import ExperimentRun, LoadSpec, Phases, arrivals_probe, load_topology, make_fault, state_probe
-from harness.checks import fast_fails_while_open, opens_after_threshold, recovers
+from harness import ExperimentRun, LoadSpec, Phases, Probe, arrivals_probe, load_topology, make_fault, state_probe
+from harness.checks import fast_fails_while_open, opens_after_threshold, recovers, stays_closed_under_sparse_failures
 
 TARGET = load_topology("circuit_breaker")
 SPEC = TARGET.spec
@@ -38,42 +49,149 @@ FAULTS = {
 # ("fail", clause): the clause the broken variant must break
 NO_BREAKER = (("fail", "no_late_calls"), ("fail", "failed_fast"), "pass")
 NEVER_CLOSES = ("pass", "pass", ("fail", "success_back_within_bound"))
+FLOODS = ("pass", ("fail", "no_calls_beyond_probes"), "pass")  # seen in the connections: dep records nothing
 CASES = [
     *[(fault, "correct", ("pass", "pass", "pass")) for fault in FAULTS],
     ("timeout", "no-breaker", NO_BREAKER),
     ("crash", "no-breaker", NO_BREAKER),
     ("timeout", "never-closes", NEVER_CLOSES),
     ("pause", "never-closes", NEVER_CLOSES),
+    ("crash", "half-open-flood", FLOODS),
+    ("pause", "half-open-flood", FLOODS),
     ("reset", "bypasses-proxy", ("unknown", "unknown", "unknown")),  # front bypasses the faulted proxy
 ]
 
+# One caller, one call at a time. LOAD's 10 users send in step (10 calls
+# within ~3 ms every 167 ms, seen in the runs of 2 Dec), so a fault fails 10
+# calls at once, all in flight when the breaker opens: opening after the first
+# or the fifth looks the same from outside. One caller's failures come one by
+# one, and the lower bound of opens-after-threshold is sharp (5 of 5).
+ONE_CALLER = LoadSpec(users=1, rate_per_s=60, timeout_s=10.0)
+ONE_CALLER_PHASES = Phases(baseline_s=2.0, fault_s=4.0, recovery_s=5.0)
+ONE_CALLER_CASES = [
+    ("reset", "correct", ("pass", "pass", "pass")),
+    ("reset", "opens-early", (("fail", "threshold_failures_before_open"), "pass", "pass")),
+]
 
-def probes(runtime):
-    """What reached dep (its own record of arrivals) and front's own view of its breaker."""
+# Sparse failures. Toxicity is drawn per connection, and front keeps its
+# connections to dep alive: reset_peer with toxicity 0.05 fails a few of them
+# once, and their healthy replacements never again (the runs of 2 Dec opened
+# 7-10 connections per case). limit_data fails calls at a steady rate instead:
+# it closes a connection once it has carried `bytes` of dep's answers, cutting
+# the answer under way, so one call in bytes / ANSWER_BYTES fails. One caller
+# keeps one connection, so the failures are evenly spaced (10 callers in step
+# would wear out 10 connections in step, and fail 10 calls at once).
+# SPARSE_PER_WINDOW failures per window_s at the load's rate, half the
+# threshold: at most 3 ever lie within a window, while over the fault they add
+# up to 6, so a count that never forgets opens at the 5th (6 s in).
+ANSWER_BYTES = 123  # dep's answer to GET / with a 3-digit n (pinned by tests/service/test_circuit_breaker_service.py)
+SPARSE_PER_WINDOW = 2.5
+SPARSE_PHASES = Phases(baseline_s=2.0, fault_s=8.0, recovery_s=1.0)
+SPARSE_CASES = [("correct", "pass"), ("no-window", ("fail", "no_fast_fail"))]
+
+
+def sparse_failures():
+    calls = ONE_CALLER.rate_per_s * SPEC["window_s"] / SPARSE_PER_WINDOW  # 72: 1.2 s apart at 60 req/s
+    return make_fault("limit_data", SPEC["hop"], bytes=round(calls * ANSWER_BYTES) - ANSWER_BYTES // 2)  # mid-answer
+
+
+class LogTail:
+    """Lines Toxiproxy logs (one JSON object each) from now on, read as they come."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = path.open("rb")
+        self.file.seek(0, 2)
+        self.rest = b""
+
+    def new(self) -> list[dict[str, Any]]:
+        lines = (self.rest + self.file.read()).split(b"\n")
+        self.rest = lines.pop()  # a line not written to its end yet
+        return [entry for entry in map(_json_or_none, lines) if isinstance(entry, dict)]
+
+
+def _json_or_none(line: bytes) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
+
+
+def proxy_connections_probe(runtime, link: str, toxiproxy_log: Path) -> list[Probe]:
+    """The harness's own count of the calls its client makes through `link`:
+    each client connection the link's proxy accepted, as an observed
+    "connection" event stamped when read (every 0.25 s). From Toxiproxy's log,
+    one line per accepted client, which the local runtime writes into the
+    run's folder as it goes; it also holds the connections the proxy closes at
+    once because dep is down, too short-lived for any sample of the kernel's
+    socket table (and the byte counters count only connections that reached
+    dep). None on docker, whose Toxiproxy log is saved only at the end."""
+    if runtime.name != "local" or not toxiproxy_log.exists():
+        return []
+    names, log = {p.proxy for p in runtime.link_proxies(link)}, LogTail(toxiproxy_log)
+
+    def sample() -> dict[str, Any]:
+        now_ns = time.time_ns()
+        clients = [e.get("client") for e in log.new()
+                   if e.get("message") == "Accepted client" and e.get("name") in names]
+        return {"accepted": len(clients), "events": [{"t_ns": now_ns, "event": "connection", "client": c}
+                                                     for c in clients]}
+
+    return [Probe(link, sample, log.file.close)]
+
+
+def probes(runtime, toxiproxy_log: Path):
+    """What reached dep (the connections through its proxy, and its own record
+    of arrivals) and front's own view of its breaker."""
     return [
         arrivals_probe("dep", runtime.url("dep") + "/admin/arrivals"),
+        *proxy_connections_probe(runtime, SPEC["hop"], toxiproxy_log),
         state_probe("front", runtime.url("front") + "/admin/state", fields=("state_code", "failures_in_window"),
                     events_key="transitions", event="transition"),
     ]
 
 
-def run(harness_run, name: str, variant: str, fault) -> ExperimentRun:
-    return harness_run.experiment(TARGET, name=name, variant=variant, fault=fault, load=LOAD, phases=PHASES,
-                              probes=probes, probe_interval_s=0.25)
+def run(harness_run, name: str, variant: str, fault, *, load: LoadSpec = LOAD,
+        phases: Phases = PHASES) -> ExperimentRun:
+    log = harness_run.folder / "toxiproxy.log"
+    return harness_run.experiment(TARGET, name=name, variant=variant, fault=fault, load=load, phases=phases,
+                                  probes=lambda runtime: probes(runtime, log), probe_interval_s=0.25)
+
+
+def expect_breaker(harness_run, result: ExperimentRun, expected) -> None:
+    frames, (opens, fast, back) = result.frames, expected
+    harness_run.expect(result, [
+        (opens_after_threshold(frames, failure_threshold=SPEC["failure_threshold"], window_s=SPEC["window_s"],
+                               fast_fail_status=SPEC["fast_fail_status"]), opens),
+        (fast_fails_while_open(frames, fast_fail_status=SPEC["fast_fail_status"],
+                               fast_fail_p99_ms=SPEC["fast_fail_p99_ms"], open_s=SPEC["open_s"],
+                               half_open_probes=SPEC["half_open_probes"],
+                               arrival_grace_ms=SPEC["arrival_grace_ms"], dependency="dep", link=SPEC["hop"]), fast),
+        (recovers(frames, bound_s=SPEC["recovery_bound_s"]), back),
+    ])
 
 
 @pytest.mark.experiment
 @pytest.mark.parametrize("fault, variant, expected", CASES, ids=[f"{f}-{v}" for f, v, _ in CASES])
 def test_breaker_under_dependency_failure(harness_run, fault, variant, expected):
-    result = run(harness_run, f"breaker-{fault}-{variant}", variant, FAULTS[fault])
-    frames = result.frames
-    opens, fast, back = expected
+    expect_breaker(harness_run, run(harness_run, f"breaker-{fault}-{variant}", variant, FAULTS[fault]), expected)
+
+
+@pytest.mark.experiment
+@pytest.mark.parametrize("fault, variant, expected", ONE_CALLER_CASES,
+                         ids=[f"one-caller-{f}-{v}" for f, v, _ in ONE_CALLER_CASES])
+def test_breaker_with_one_caller(harness_run, fault, variant, expected):
+    result = run(harness_run, f"breaker-one-caller-{fault}-{variant}", variant, FAULTS[fault], load=ONE_CALLER,
+                 phases=ONE_CALLER_PHASES)
+    expect_breaker(harness_run, result, expected)
+
+
+@pytest.mark.experiment
+@pytest.mark.parametrize("variant, expected", SPARSE_CASES, ids=[f"sparse-{v}" for v, _ in SPARSE_CASES])
+def test_breaker_under_sparse_failures(harness_run, variant, expected):
+    result = run(harness_run, f"breaker-sparse-{variant}", variant, sparse_failures(), load=ONE_CALLER,
+                 phases=SPARSE_PHASES)
     harness_run.expect(result, [
-        (opens_after_threshold(frames, failure_threshold=SPEC["failure_threshold"],
-                               fast_fail_status=SPEC["fast_fail_status"]), opens),
-        (fast_fails_while_open(frames, fast_fail_status=SPEC["fast_fail_status"],
-                               fast_fail_p99_ms=SPEC["fast_fail_p99_ms"], open_s=SPEC["open_s"],
-                               half_open_probes=SPEC["half_open_probes"],
-                               arrival_grace_ms=SPEC["arrival_grace_ms"], dependency="dep"), fast),
-        (recovers(frames, bound_s=SPEC["recovery_bound_s"]), back),
+        (stays_closed_under_sparse_failures(result.frames, failure_threshold=SPEC["failure_threshold"],
+                                            window_s=SPEC["window_s"], fast_fail_status=SPEC["fast_fail_status"]),
+         expected),
     ])

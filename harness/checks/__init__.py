@@ -12,8 +12,8 @@ Writing one of your own: decorate it with ``check(name)`` (a crash or
 
 from .bulkhead import critical_isolated, overflow_rejected_fast
 from .callers import answers_belong_to_caller
-from .chained import answers_within_budget, latency_passes_through
-from .circuit_breaker import fast_fails_while_open, opens_after_threshold
+from .chained import answers_within_budget, latency_passes_through, retry_amplification
+from .circuit_breaker import fast_fails_while_open, opens_after_threshold, stays_closed_under_sparse_failures
 from .discovery import (
     dead_instance_removed, graceful_stop_loses_nothing, membership_converges, serves_through_registry_outage,
     takes_traffic,
@@ -30,5 +30,6 @@ __all__ = [
     "dead_instance_removed", "duplicates_bounded", "fast_fails_while_open", "graceful_stop_loses_nothing", "judged",
     "lag_recovers", "latency_passes_through", "membership_converges", "no_message_lost", "opens_after_threshold",
     "overflow_rejected_fast", "partial_within_budget", "recovers", "recovers_complete", "rejects_bad_tokens",
-    "serves_stale", "serves_through_registry_outage", "takes_traffic", "unknown", "verdict",
+    "retry_amplification", "serves_stale", "serves_through_registry_outage", "stays_closed_under_sparse_failures",
+    "takes_traffic", "unknown", "verdict",
 ]

@@ -2,15 +2,19 @@
 
 Black-box: they read only what the client saw (the requests frame) and
 the phase and fault windows, so they work on services the user cannot
-instrument.
+instrument. retry-amplification also reads the leaf's own record of
+arrivals (``observed`` ``arrival`` events with the ``request_id`` the chain
+passed on), matched to the load's rows by the id the load gave each request.
 """
 
 from __future__ import annotations
 
+import pandas as pd
+
 from ..timeline import Frames
 from .recovery import recovers
 from .verdict import Verdict, check, judged
-from .windows import fault_window, percentile, phase, requests_between, round_figures, success_rate
+from .windows import MissingData, fault_window, percentile, phase, requests_between, round_figures, success_rate
 
 
 @check("latency-passes-through")
@@ -65,4 +69,50 @@ def answers_within_budget(frames: Frames, *, budget_ms: float, margin_ms: float,
     )
 
 
-__all__ = ["answers_within_budget", "latency_passes_through", "recovers"]
+def calls_per_request(frames: Frames, rows: pd.DataFrame, dependency: str) -> tuple[pd.Series, int]:
+    """How many calls reached `dependency` for each of `rows` (by request id, 0 if
+    none), from its own arrivals; and how many of its arrivals carried no id of theirs."""
+    if "request_id" not in rows or rows["request_id"].isna().all():
+        raise MissingData("request rows carry no request id: load with request_id_header")
+    o = frames.observed
+    arrivals = o[(o["source"] == dependency) & (o["event"] == "arrival")] if len(o) else o
+    if arrivals.empty or "request_id" not in arrivals:
+        raise MissingData(f"no arrivals with request ids were recorded at {dependency}: probe its arrivals "
+                          "(records_probe) and pass the request id down the chain")
+    ids = rows["request_id"].dropna()
+    matched = arrivals["request_id"].isin(set(ids))
+    counts = arrivals.loc[matched, "request_id"].value_counts()
+    return ids.map(counts).fillna(0).astype(int), int((~matched & arrivals["request_id"].isna()).sum())
+
+
+@check("retry-amplification")
+def retry_amplification(frames: Frames, *, retry_budget: int, dependency: str, min_requests: int = 20) -> Verdict:
+    """While some calls fail, retries do not multiply down the chain: for every
+    request at the entry started during the fault, at most 1 + retry_budget
+    calls reach `dependency` (the leaf's own record, matched by request id).
+    Unknown when nothing failed: with no failure to retry, amplification cannot show."""
+    name = "retry-amplification"
+    start, end = fault_window(frames)
+    rows = requests_between(frames, start, end, min_count=min_requests)
+    per_request, unmatched = calls_per_request(frames, rows, dependency)
+    failed = int((~rows["ok"].astype(bool)).sum())
+    retried = int((per_request > 1).sum())
+    if failed == 0 and retried == 0:
+        raise MissingData(f"no request failed and none reached {dependency} twice during the fault: "
+                          "no call failed, so there was nothing to retry")
+    limit = 1 + retry_budget
+    calls, worst = int(per_request.sum()), int(per_request.max())
+    over = int((per_request > limit).sum())
+    return judged(
+        name, {"calls_per_request_within_budget": over == 0},
+        f"{calls} calls reached {dependency} for {len(per_request)} requests at the entry during the fault "
+        f"({calls / len(per_request):.2f} per request, at most {worst}; limit {limit} = 1 + retry budget "
+        f"{retry_budget}); {over} requests went over it, {retried} were retried, {failed} failed",
+        **round_figures(requests=len(per_request), calls=calls, calls_per_request=calls / len(per_request),
+                        max_calls_per_request=worst, limit=limit, requests_over_budget=over,
+                        retried_requests=retried, failed_requests=failed,
+                        unreached_requests=int((per_request == 0).sum()), calls_without_id=unmatched),
+    )
+
+
+__all__ = ["answers_within_budget", "calls_per_request", "latency_passes_through", "recovers", "retry_amplification"]

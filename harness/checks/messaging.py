@@ -80,30 +80,44 @@ def duplicates_bounded(frames: Frames, *, consumer: str, max_duplicates: int) ->
 @check("lag-recovers")
 def lag_recovers(frames: Frames, *, consumer: str, lag_bound_ms: float, within_s: float) -> Verdict:
     """Publish-to-process lag is back under lag_bound_ms, for every message
-    processed from then on, within `within_s` of the fault's end."""
+    processed from then on, within `within_s` of the fault's end, and while the
+    load still runs: a consumer that only catches up once the load stops (the
+    drain) never kept up, however long the bound (a broker whose bound outlasts
+    the recovery phase could otherwise never fail)."""
     name = "lag-recovers"
-    try:
-        done = processed(frames, source=consumer)
-        _, fault_end = fault_window(frames)
-    except MissingData as exc:
-        return unknown(name, str(exc))
+    done = processed(frames, source=consumer)
+    _, fault_end = fault_window(frames)
+    load_end = load_stopped(frames)
     if "published_t_ns" not in done:
         return unknown(name, f"{consumer}'s records carry no published_t_ns, so lag cannot be told")
     lag_ms = (done["t_s"] - (done["published_t_ns"].astype("int64") - frames.t0_ns) / 1e9) * 1000
     after = done.assign(lag_ms=lag_ms)[done["t_s"] >= fault_end]
+    deadline_s = min(within_s, load_end - fault_end)
+    bounds = dict(bound_s=within_s, load_left_s=load_end - fault_end, deadline_s=deadline_s, lag_bound_ms=lag_bound_ms)
     if after.empty:
         return judged(name, {"lag_back_within_bound": False}, "nothing was processed after the fault ended",
-                      **round_figures(recovered_after_s=None, bound_s=within_s, lag_bound_ms=lag_bound_ms))
+                      **round_figures(recovered_after_s=None, **bounds))
     over = after[after["lag_ms"] > lag_bound_ms]
     back_at = float(over["t_s"].max()) - fault_end if len(over) else 0.0
     worst = float(after["lag_ms"].max())
+    when = "while the load ran" if back_at <= load_end - fault_end else "only after the load stopped"
+    never = len(over) and over["t_s"].max() >= after["t_s"].max()  # the last processing recorded was still late
+    back = (f"lag still over {lag_bound_ms:.0f} ms at the last processing, {back_at:.2f}s after the fault ended"
+            if never else f"lag back under {lag_bound_ms:.0f} ms {back_at:.2f}s after the fault ended, {when}")
     return judged(
-        name, {"lag_back_within_bound": back_at <= within_s},
-        f"lag back under {lag_bound_ms:.0f} ms {back_at:.2f}s after the fault ended (bound {within_s:g}s); "
+        name, {"lag_back_within_bound": back_at <= deadline_s},
+        f"{back} (bound "
+        f"{deadline_s:.1f}s: {within_s:g}s, or the {load_end - fault_end:.1f}s the load ran on); "
         f"worst lag after the fault {worst:.0f} ms",
-        **round_figures(recovered_after_s=back_at, bound_s=within_s, lag_bound_ms=lag_bound_ms,
-                        worst_lag_ms=worst, p99_lag_ms=percentile(after["lag_ms"], 99)),
+        **round_figures(recovered_after_s=back_at, worst_lag_ms=worst, p99_lag_ms=percentile(after["lag_ms"], 99),
+                        **bounds),
     )
+
+
+def load_stopped(frames: Frames) -> float:
+    """When the load stopped: the drain's start, else the end of the recovery phase."""
+    drain = frames.phase_window("drain")
+    return drain[0] if drain else phase(frames, "recovery")[1]
 
 
 @check("accepts-during-outage")

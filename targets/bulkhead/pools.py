@@ -152,11 +152,26 @@ def connect_bounded(conninfo: str, timeout_s: float) -> psycopg.Connection[Any]:
         raise QueryTimeout("connect", timeout_s * 1000) from None
 
 
+class Cap:
+    """A limit on connections that several pools draw from, with the one lock they share
+    (the shared-limit variant's mistake: a process-wide limiter instead of one per pool)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.in_use = 0
+        self.cond = threading.Condition()
+
+    @property
+    def full(self) -> bool:
+        return self.in_use >= self.size
+
+
 class Pool:
-    """At most `size` connections; a caller waits at most `wait_ms` for one."""
+    """At most `size` connections (and, with a shared `cap`, only while the cap has one left);
+    a caller waits at most `wait_ms` for one."""
 
     def __init__(self, name: str, *, size: int, conninfo: str, wait_ms: int,
-                 timeout_ms: int, watchdog: Watchdog, leak_failed: bool = False) -> None:
+                 timeout_ms: int, watchdog: Watchdog, leak_failed: bool = False, cap: Cap | None = None) -> None:
         self.name = name
         self.leak_failed = leak_failed  # the leaky-pool variant: a failed request never gives its slot back
         self.size = size
@@ -164,7 +179,8 @@ class Pool:
         self.wait_s = wait_ms / 1000
         self.timeout_s = timeout_ms / 1000
         self.watchdog = watchdog
-        self._cond = threading.Condition()
+        self.cap = cap
+        self._cond = cap.cond if cap else threading.Condition()
         self._idle: list[psycopg.Connection[Any]] = []
         self.in_use = self.waiting = self.rejected = self.served = self.errors = 0
 
@@ -173,10 +189,10 @@ class Pool:
         started = time.monotonic()
         deadline = started + self.wait_s
         with self._cond:
-            if self.in_use >= self.size:
+            if self._full():
                 self.waiting += 1
                 try:
-                    while self.in_use >= self.size:
+                    while self._full():
                         left = deadline - time.monotonic()
                         if left <= 0:
                             self.rejected += 1
@@ -186,6 +202,8 @@ class Pool:
                     self.waiting -= 1
             self.in_use += 1
             self.served += 1
+            if self.cap:
+                self.cap.in_use += 1
         while True:  # newest idle first; a slot holds at most one connection
             with self._cond:
                 conn = self._idle.pop() if self._idle else None
@@ -212,7 +230,14 @@ class Pool:
             self.errors += failed
             if conn is not None:
                 self._idle.append(conn)
-            self._cond.notify()
+            if self.cap:
+                self.cap.in_use -= 1
+                self._cond.notify_all()  # the waiters of every pool on the cap
+            else:
+                self._cond.notify()
+
+    def _full(self) -> bool:
+        return self.in_use >= self.size or bool(self.cap and self.cap.full)
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:

@@ -9,7 +9,11 @@ within POOL_WAIT_MS is rejected at once with 503 naming the pool.
 The pattern's promise: exhausting or slowing the reports side never starves
 checkout. The broken VARIANT ``shared-pool`` puts both routes on one pool of
 the same total size (over the reports link), so slow reports take every
-connection and checkout waits and is rejected with them.
+connection and checkout waits and is rejected with them. ``shared-limit``
+keeps two pools on their own links, but each may take up to
+CRITICAL_POOL_SIZE + REPORTS_POOL_SIZE connections from one cap of that size
+they share (a process-wide limiter where each pool needs its own), so slow
+reports take the whole cap and checkout is turned away all the same.
 """
 
 from __future__ import annotations
@@ -29,9 +33,9 @@ from targetkit import envconfig
 from targetkit.program import run
 from targetkit.serving import JsonHandler, Server, serve
 
-from pools import Pool, PoolExhausted, QueryTimeout, Watchdog, connect_bounded
+from pools import Cap, Pool, PoolExhausted, QueryTimeout, Watchdog, connect_bounded
 
-VARIANTS = ("correct", "shared-pool", "leaky-pool")
+VARIANTS = ("correct", "shared-pool", "leaky-pool", "shared-limit")
 DB_ADDRESS = "host:port of the database, via its link"
 MAX_SLOW_MS = 60_000
 SCHEMA = """CREATE TABLE IF NOT EXISTS orders (
@@ -90,17 +94,19 @@ def conninfo(config: Config, addr: tuple[str, int], pool: str) -> str:
 
 
 def make_pools(config: Config) -> dict[str, Pool]:
-    """Route name -> pool: two pools, or one shared pool (on the reports link) under both names."""
+    """Route name -> pool: two pools (shared-limit: both over one cap), or one shared pool (on the
+    reports link) under both names."""
     watchdog = Watchdog()
+    total = config.critical_pool_size + config.reports_pool_size
+    cap = Cap(total) if config.variant == "shared-limit" else None
 
     def pool(name: str, addr: tuple[str, int], size: int) -> Pool:
-        return Pool(name, size=size, conninfo=conninfo(config, addr, name),
+        return Pool(name, size=total if cap else size, conninfo=conninfo(config, addr, name),
                     wait_ms=config.pool_wait_ms, timeout_ms=config.query_timeout_ms,
-                    watchdog=watchdog, leak_failed=config.variant == "leaky-pool")
+                    watchdog=watchdog, leak_failed=config.variant == "leaky-pool", cap=cap)
 
     if config.variant == "shared-pool":
-        shared = pool("shared", config.reports_addr,
-                      config.critical_pool_size + config.reports_pool_size)
+        shared = pool("shared", config.reports_addr, total)
         return {"critical": shared, "reports": shared}
     return {"critical": pool("critical", config.critical_addr, config.critical_pool_size),
             "reports": pool("reports", config.reports_addr, config.reports_pool_size)}

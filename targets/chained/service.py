@@ -11,6 +11,13 @@ remaining budget downstream (``X-Deadline-Ms``, relative milliseconds so
 clocks never have to agree) and by keeping RESERVE_MS back for itself, so the
 deepest failing hop times out first and its error travels up in time.
 The broken VARIANTs exist so the harness's checks can be shown to fail.
+
+Retries: a service retries its call to the next hop RETRIES times at most
+(beyond the first call), and only an unavailable answer (503: refused,
+reset, EOF), never a timeout: the budget is spent. In the topology only A,
+the edge, retries; retry-every-hop makes every hop retry, so retries
+multiply down the chain. Every service stamps each arrival of GET / with
+its X-Request-Id (passed on downstream), so what reached C is C's record.
 """
 
 from __future__ import annotations
@@ -20,10 +27,12 @@ import math
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -32,9 +41,11 @@ from targetkit.envconfig import ConfigError
 from targetkit.program import run
 from targetkit.serving import JsonHandler, serve
 
-VARIANTS = ("correct", "no-timeouts", "fixed-timeouts", "sticky-failure")
+VARIANTS = ("correct", "no-timeouts", "fixed-timeouts", "sticky-failure", "retry-every-hop")
 DEADLINE_HEADER = "X-Deadline-Ms"
 CALLER_HEADER = "X-Caller"
+REQUEST_ID_HEADER = "X-Request-Id"
+CONNECTIONS = ("pooled", "per-call")
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,9 @@ class Config:
     variant: str
     fixed_timeout_ms: int
     work_ms: int
+    retries: int = 0
+    connections: str = "pooled"
+    arrivals_kept: int = 200000
 
     @property
     def hop(self) -> str:
@@ -76,6 +90,9 @@ def load_config(env: Mapping[str, str]) -> Config:
         variant=variant,
         fixed_timeout_ms=envconfig.integer(env, "FIXED_TIMEOUT_MS", 100, minimum=1),
         work_ms=envconfig.integer(env, "WORK_MS", 0, minimum=0),
+        retries=envconfig.integer(env, "RETRIES", 0, minimum=0),
+        connections=envconfig.choice(env, "DOWNSTREAM_CONNECTIONS", CONNECTIONS, "pooled"),
+        arrivals_kept=envconfig.integer(env, "ARRIVALS_KEPT", 200000, minimum=1),
     )
 
 
@@ -86,7 +103,7 @@ class State:
         self._lock = threading.Lock()
         self.variant = variant
         self.requests = self.ok = self.errors = self.timeouts = 0
-        self.in_flight = self.downstream_calls = 0
+        self.in_flight = self.downstream_calls = self.retries = 0
         self.downstream_dead = False
 
     def begin(self) -> None:
@@ -104,16 +121,39 @@ class State:
             if own_timeout:
                 self.timeouts += 1
 
-    def count_call(self) -> None:
+    def count_call(self, *, retry: bool = False) -> None:
         with self._lock:
             self.downstream_calls += 1
+            self.retries += retry
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {"requests": self.requests, "ok": self.ok, "errors": self.errors,
                     "timeouts": self.timeouts, "in_flight": self.in_flight,
-                    "downstream_calls": self.downstream_calls, "variant": self.variant,
+                    "downstream_calls": self.downstream_calls, "retries": self.retries, "variant": self.variant,
                     "downstream_dead": self.downstream_dead}
+
+
+class Arrivals:
+    """Every GET / that reached this service, with the request id it carried.
+
+    The stamp is taken under the lock that appends it, so records are in
+    order and a reader asking "since t" never misses one. The total never
+    drops what the bounded record trimmed."""
+
+    def __init__(self, kept: int) -> None:
+        self._lock = threading.Lock()
+        self._records: deque[dict[str, Any]] = deque(maxlen=kept)
+        self.count = 0
+
+    def add(self, request_id: str | None) -> None:
+        with self._lock:
+            self.count += 1
+            self._records.append({"t_ns": time.time_ns(), "request_id": request_id})
+
+    def since(self, since_ns: int) -> dict[str, Any]:
+        with self._lock:
+            return {"count": self.count, "arrivals": [r for r in self._records if r["t_ns"] > since_ns]}
 
 
 def run_bounded(fn: Callable[[], Any], timeout_s: float | None) -> Any:
@@ -160,12 +200,13 @@ class Service:
         self.config = config
         self.client = client
         self.state = State(config.variant)
+        self.arrivals = Arrivals(config.arrivals_kept)
 
     def chain(self, headers: dict[str, str]) -> tuple[int, dict[str, Any], bool]:
         """Answer GET /; headers has lower-cased names."""
         cfg = self.config
         start = time.monotonic()
-        propagate = cfg.variant in ("correct", "sticky-failure")
+        propagate = cfg.variant in ("correct", "sticky-failure", "retry-every-hop")
         budget_ms: float = cfg.budget_ms
         raw_deadline = headers.get(DEADLINE_HEADER.lower())
         if propagate and raw_deadline is not None:
@@ -187,8 +228,8 @@ class Service:
             time.sleep(cfg.work_ms / 1000)
         if not cfg.downstream_url:
             return 200, {"service": cfg.name, "path": [cfg.name]}, False
-        remaining_ms = budget_ms - (time.monotonic() - start) * 1000
-        status, body, own_timeout = self._call(remaining_ms, propagate)
+        status, body, own_timeout = self._attempts(budget_ms, start, propagate,
+                                                   headers.get(REQUEST_ID_HEADER.lower()))
         if (cfg.variant == "sticky-failure" and status >= 500
                 and body.get("hop") == cfg.hop):
             self.state.downstream_dead = True
@@ -202,7 +243,20 @@ class Service:
             return cfg.fixed_timeout_ms
         return min(cfg.hop_timeout_ms, remaining_ms - cfg.reserve_ms)
 
-    def _call(self, remaining_ms: float, propagate: bool) -> tuple[int, dict[str, Any], bool]:
+    def _attempts(self, budget_ms: float, start: float, propagate: bool,
+                  request_id: str | None) -> tuple[int, dict[str, Any], bool]:
+        """The call to the next hop, retried at most RETRIES times while it is
+        unavailable (503). A timeout is never retried, and a retry gets only
+        what is left of the budget, so once it is spent the retries stop."""
+        for attempt in range(self.config.retries + 1):
+            remaining_ms = budget_ms - (time.monotonic() - start) * 1000
+            result = self._call(remaining_ms, propagate, request_id, retry=attempt > 0)
+            if result[0] != 503:
+                break
+        return result
+
+    def _call(self, remaining_ms: float, propagate: bool, request_id: str | None = None,
+              *, retry: bool = False) -> tuple[int, dict[str, Any], bool]:
         """Call the next hop and turn every outcome into (status, body, timed-out-here)."""
         cfg = self.config
         timeout_ms = self._timeout_ms(remaining_ms)
@@ -212,9 +266,13 @@ class Service:
         headers = {CALLER_HEADER: cfg.name}
         if propagate and timeout_ms is not None:
             headers[DEADLINE_HEADER] = str(int(timeout_ms))
+        if request_id:
+            headers[REQUEST_ID_HEADER] = request_id
+        if cfg.connections == "per-call":  # Toxiproxy draws toxicity per connection: one per call
+            headers["Connection"] = "close"
         timeout_s = None if timeout_ms is None else timeout_ms / 1000
         url = f"{cfg.downstream_url}/"
-        self.state.count_call()
+        self.state.count_call(retry=retry)
         started = time.monotonic()
         try:
             status, raw = run_bounded(lambda: fetch(self.client, url, headers, timeout_s),
@@ -259,13 +317,19 @@ class Handler(JsonHandler):
     def do_GET(self) -> None:
         if not self.drain_body():
             return
-        path = self.path.split("?", 1)[0]
+        url = urlsplit(self.path)
+        path = url.path
         svc = self.service
         if path == "/health":
             self.send_json(200, {"ok": True, "service": svc.config.name})
         elif path == "/admin/state":
             self.send_json(200, {"service": svc.config.name, **svc.state.snapshot()})
+        elif path == "/admin/arrivals":
+            since_ns = self.since_ns(url.query)
+            if since_ns is not None:
+                self.send_json(200, {"service": svc.config.name, **svc.arrivals.since(since_ns)})
         elif path == "/":
+            svc.arrivals.add(self.headers.get(REQUEST_ID_HEADER))
             svc.state.begin()
             status, own_timeout = 500, False
             try:

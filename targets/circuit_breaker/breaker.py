@@ -27,6 +27,14 @@ Rules, in the words of the spec (README.md has the table):
 Each transition bumps a generation number. A call carries the generation it
 was admitted in, and its outcome is dropped if the breaker has moved on:
 a slow call admitted while closed must not count as a failed half-open probe.
+
+The broken variants of front.py break one rule each, as engineers really
+do: ``forgets=False`` never drops a failure from the window (a count
+since start, gobreaker's ``Interval`` 0); ``limits_trials=False`` lets every
+call through when half-open and reopens only after ``threshold`` of them
+failed, counted afresh (a timer that merely resets the count: no limit on
+the permitted calls, Resilience4j's ``permittedNumberOfCallsInHalfOpenState``);
+opening on the first failure is ``threshold=1`` from the caller.
 """
 
 from __future__ import annotations
@@ -57,16 +65,17 @@ class Breaker:
     """The state machine; every method takes the lock, so handler threads may share one.
 
     ``opens=False`` (variant no-breaker) counts failures but never opens;
-    ``half_opens=False`` (variant never-closes) stays open for good once open.
+    ``half_opens=False`` (variant never-closes) stays open for good once open;
+    ``forgets`` and ``limits_trials`` as in the module's docstring.
     ``clock`` is monotonic seconds (for durations), ``wall_ns`` stamps the log.
     """
 
     def __init__(self, *, threshold: int, window_s: float, open_s: float, probes: int,
-                 opens: bool = True, half_opens: bool = True,
+                 opens: bool = True, half_opens: bool = True, forgets: bool = True, limits_trials: bool = True,
                  clock: Callable[[], float] = time.monotonic,
                  wall_ns: Callable[[], int] = time.time_ns) -> None:
         self.threshold, self.window_s, self.open_s, self.probes = threshold, window_s, open_s, probes
-        self.opens, self.half_opens = opens, half_opens
+        self.opens, self.half_opens, self.forgets, self.limits_trials = opens, half_opens, forgets, limits_trials
         self._clock, self._wall_ns = clock, wall_ns
         self._lock = threading.Lock()
         self._state = CLOSED
@@ -86,7 +95,7 @@ class Breaker:
             self._advance(now)
             if self._state == CLOSED:
                 return Permit(True, self._generation, CLOSED)
-            if self._state == HALF_OPEN and self._probes_started < self.probes:
+            if self._state == HALF_OPEN and (self._probes_started < self.probes or not self.limits_trials):
                 self._probes_started += 1
                 return Permit(True, self._generation, HALF_OPEN)
             return Permit(False, self._generation, self._state, self._retry_after_s(now))
@@ -105,12 +114,21 @@ class Breaker:
                     self._open(now, f"{len(self._failures)} failures within {self.window_s:g} s")
             elif self._state == HALF_OPEN:
                 if not ok:
-                    self._open(now, "a half-open probe failed")
+                    self._half_open_failed(now)
                 else:
                     self._probes_passed += 1
                     if self._probes_passed >= self.probes:
                         self._failures.clear()
                         self._move(CLOSED, self._wall_ns(), f"{self._probes_passed} probe(s) succeeded")
+
+    def _half_open_failed(self, now: float) -> None:
+        if self.limits_trials:
+            self._open(now, "a half-open probe failed")
+            return
+        self._failures.append(now)  # the flood: counted as when closed
+        self._prune(now)
+        if len(self._failures) >= self.threshold:
+            self._open(now, f"{len(self._failures)} half-open calls failed")
 
     def snapshot(self) -> dict[str, Any]:
         """The figures of /admin/state; also moves open -> half_open if its time has come."""
@@ -131,6 +149,8 @@ class Breaker:
         """
         if self._state == OPEN and self.half_opens and now - self._opened_at >= self.open_s:
             self._probes_started = self._probes_passed = 0
+            if not self.limits_trials:
+                self._failures.clear()  # counted afresh from here
             due_ns = self._opened_wall_ns + round(self.open_s * 1e9)
             self._move(HALF_OPEN, due_ns, f"open for {self.open_s:g} s")
 
@@ -146,7 +166,7 @@ class Breaker:
         self._generation += 1
 
     def _prune(self, now: float) -> None:
-        while self._failures and now - self._failures[0] > self.window_s:
+        while self.forgets and self._failures and now - self._failures[0] > self.window_s:
             self._failures.popleft()
 
     def _retry_after_s(self, now: float) -> float:

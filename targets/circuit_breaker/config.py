@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from targetkit import envconfig
 
-FRONT_VARIANTS = ("correct", "no-breaker", "never-closes")
+FRONT_VARIANTS = ("correct", "no-breaker", "never-closes", "opens-early", "no-window", "half-open-flood")
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def load_front(env: Mapping[str, str]) -> FrontConfig:
         dep_name=envconfig.text(env, "DEP_NAME", "dep"),
         variant=variant,
         failure_threshold=envconfig.integer(env, "FAILURE_THRESHOLD", 5, minimum=1),
-        window_s=envconfig.seconds(env, "WINDOW_S", 10.0),
+        window_s=envconfig.seconds(env, "WINDOW_S", 3.0),
         open_s=envconfig.seconds(env, "OPEN_S", 2.0),
         half_open_probes=envconfig.integer(env, "HALF_OPEN_PROBES", 2, minimum=1),
         fast_fail_status=envconfig.integer(env, "FAST_FAIL_STATUS", 503, minimum=400, maximum=599),

@@ -5,7 +5,9 @@ promise under test: once the dependency fails FAILURE_THRESHOLD times within
 WINDOW_S, front stops calling it and answers FAST_FAIL_STATUS at once; after
 OPEN_S it lets HALF_OPEN_PROBES trial calls through and closes again when
 they succeed. The broken VARIANTs exist so the harness's checks can be shown
-to fail: ``no-breaker`` calls dep every time, ``never-closes`` never half-opens.
+to fail: ``no-breaker`` calls dep every time, ``never-closes`` never half-opens,
+``opens-early`` opens on the first failure, ``no-window`` never forgets a
+failure, ``half-open-flood`` lets every call through when half-open.
 """
 
 from __future__ import annotations
@@ -62,10 +64,11 @@ class Front:
 
     def __init__(self, config: FrontConfig, client: httpx.Client) -> None:
         self.config, self.client = config, client
-        self.breaker = Breaker(threshold=config.failure_threshold, window_s=config.window_s,
-                               open_s=config.open_s, probes=config.half_open_probes,
-                               opens=config.variant != "no-breaker",
-                               half_opens=config.variant != "never-closes")
+        variant = config.variant
+        self.breaker = Breaker(threshold=1 if variant == "opens-early" else config.failure_threshold,
+                               window_s=config.window_s, open_s=config.open_s, probes=config.half_open_probes,
+                               opens=variant != "no-breaker", half_opens=variant != "never-closes",
+                               forgets=variant != "no-window", limits_trials=variant != "half-open-flood")
         self._lock = threading.Lock()
         self.counts = {"requests": 0, "calls": 0, "call_failures": 0, "fast_failed": 0}
 

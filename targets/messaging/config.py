@@ -16,7 +16,7 @@ from pathlib import Path
 from targetkit import envconfig
 
 # Variants are set for every service; each service acts on the ones that concern it.
-VARIANTS = ("correct", "fire-and-forget", "no-outbox", "ack-before-process", "no-dedup")
+VARIANTS = ("correct", "fire-and-forget", "no-outbox", "ack-before-process", "no-dedup", "in-memory-outbox")
 BROKER_KINDS = ("nats", "rabbitmq")
 HOST_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 ADDR_RE = re.compile(r"^[A-Za-z0-9.\-]+:\d{1,5}$")

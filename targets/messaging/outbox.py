@@ -27,6 +27,13 @@ CREATE TABLE IF NOT EXISTS accepted (id TEXT PRIMARY KEY, t_ns INTEGER NOT NULL,
                                      via TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS accepted_t_ns ON accepted (t_ns);
 """
+# The in-memory-outbox variant's mistake: a TEMP table of the same name shadows the file's outbox, so what
+# it holds lives in the process's memory and is gone when the producer is killed.
+MEMORY_OUTBOX = """
+PRAGMA temp_store=MEMORY;
+CREATE TEMP TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL,
+                          payload BLOB NOT NULL, t_ns INTEGER NOT NULL);
+"""
 
 
 @dataclass(frozen=True)
@@ -55,13 +62,15 @@ class OutboxFull(Exception):
 class Store:
     """The SQLite file, shared by the HTTP threads and the loop thread behind one lock."""
 
-    def __init__(self, path: Path, *, outbox_max: int) -> None:
+    def __init__(self, path: Path, *, outbox_max: int, outbox_in_memory: bool = False) -> None:
         self.outbox_max = outbox_max
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        if outbox_in_memory:  # broken on purpose (the accepted log stays in the file: it is the cross-check)
+            self._db.executescript(MEMORY_OUTBOX)
         self._outbox = self._count("outbox")
         self.accepted = self._count("accepted")
 

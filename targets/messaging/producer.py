@@ -23,7 +23,9 @@ Broken VARIANTs, so the harness's checks can be shown to fail:
 no reconnect buffer); ``no-outbox`` waits for the broker on every request,
 also while it is known to be out, and answers 503 when it does not ack in
 time (a producer that blocks on its broker); ``no-dedup`` sends no
-message id (and its consumer does not de-duplicate either).
+message id (and its consumer does not de-duplicate either); ``in-memory-outbox``
+keeps its outbox in the process's memory, so a producer killed while the
+broker is out loses every message it had accepted into it.
 """
 
 from __future__ import annotations
@@ -233,7 +235,8 @@ class ProducerHandler(JsonHandler):
 
 
 def start(config: ProducerConfig) -> int:
-    store = Store(config.data_dir / "producer.sqlite3", outbox_max=config.outbox_max)
+    store = Store(config.data_dir / "producer.sqlite3", outbox_max=config.outbox_max,
+                  outbox_in_memory=config.variant == "in-memory-outbox")
     loop = LoopThread(config.link.kind)
     conn = open_publisher(config.link, config.name, timeout_s=config.publish_timeout_ms / 1000,
                           confirms=config.variant != "fire-and-forget")

@@ -143,11 +143,11 @@ def test_checkout_and_report_answer_and_are_counted(launch: Bulkhead, db: Proc) 
     assert launch.stop(app) == 0
 
 
-@pytest.mark.parametrize("variant", ["correct", "shared-pool"])
+@pytest.mark.parametrize("variant", ["correct", "shared-pool", "shared-limit"])
 def test_saturated_reports_are_rejected_fast_and_checkout_is_isolated(
         launch: Bulkhead, db: Proc, variant: str) -> None:
     app = launch.app(db.addr, VARIANT=variant, CRITICAL_POOL_SIZE=2, REPORTS_POOL_SIZE=2)
-    full = 2 if variant == "correct" else 4  # the shared pool has both sizes together
+    full = 2 if variant == "correct" else 4  # the shared pool, or the shared cap, has both sizes together
     with ThreadPoolExecutor(max_workers=16) as pool:
         slow = [pool.submit(launch.get, app, "/report?slow_ms=1500") for _ in range(4)]
         poll("reports pool full", lambda: launch.pools(app)["reports"]["in_use"] == full,
@@ -157,7 +157,7 @@ def test_saturated_reports_are_rejected_fast_and_checkout_is_isolated(
         checkouts = [launch.get(app, "/checkout") for _ in range(8)]
         rejected = [f.result() for f in overflow]
         slow_statuses = sorted(f.result()[0].status_code for f in slow)
-    pool_name = "reports" if variant == "correct" else "shared"
+    pool_name = "shared" if variant == "shared-pool" else "reports"
     for resp, elapsed_ms in rejected:
         assert resp.status_code == 503, resp.text
         assert resp.json() | {"error": "pool exhausted", "pool": pool_name} == resp.json()
@@ -171,6 +171,11 @@ def test_saturated_reports_are_rejected_fast_and_checkout_is_isolated(
         # baseline p99 is ~5 ms; the bounds leave room for a busy 2-core machine
         assert latencies_ms[len(latencies_ms) // 2] < 50 and latencies_ms[-1] < 250, latencies_ms
         assert (state["critical"]["rejected"], state["reports"]["rejected"]) == (0, 2 + 3)
+    elif variant == "shared-limit":  # two pools, but the reports hold the whole cap
+        assert slow_statuses == [200] * 4
+        assert statuses == {503}, "checkout was not starved by the shared cap"
+        assert {r.json()["pool"] for r, _ in checkouts} == {"critical"}
+        assert (state["critical"]["rejected"], state["reports"]["rejected"]) == (8, 3)
     else:
         assert slow_statuses == [200] * 4
         assert statuses == {503}, "checkout was not starved by the shared pool"

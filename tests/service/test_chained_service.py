@@ -7,7 +7,12 @@ which is enough to show the hop naming, deadline propagation and each variant.
 from __future__ import annotations
 
 import signal
+import socket
+import struct
+import threading
 import time
+from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -150,3 +155,75 @@ def test_unknown_variant_exits_2(launch: Chain) -> None:
     proc = launch.start("a", VARIANT="bogus")
     assert proc.popen.wait(timeout=10) == 2
     assert "unknown VARIANT" in proc.log_text()
+
+
+class ResettingLeaf:
+    """A stand-in for C that reads each request, notes its X-Request-Id, and
+    resets the connection without answering: every call to it fails, so every
+    retry shows up here."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+        self.port = self.listener.getsockname()[1]
+        self.seen: Counter[str] = Counter()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self._reset, args=(conn,), daemon=True).start()
+
+    def _reset(self, conn: socket.socket) -> None:
+        head = b""
+        with conn:
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            for line in head.decode("latin-1").split("\r\n"):
+                if line.lower().startswith("x-request-id:"):
+                    self.seen[line.split(":", 1)[1].strip()] += 1
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def resetting_leaf() -> Iterator[ResettingLeaf]:
+    leaf = ResettingLeaf()
+    yield leaf
+    leaf.close()
+
+
+@pytest.mark.parametrize("variant, a_retries, b_retries, calls", [
+    ("correct", 1, 0, 2),           # as the topology runs it: one retry, at the edge only
+    ("retry-every-hop", 2, 2, 9),   # 3 attempts at A, each making 3 at B
+])
+def test_retries_reach_the_leaf_as_configured(launch: Chain, resetting_leaf: ResettingLeaf, variant: str,
+                                              a_retries: int, b_retries: int, calls: int) -> None:
+    b = launch.start("b", VARIANT=variant, RETRIES=b_retries, DOWNSTREAM_CONNECTIONS="per-call",
+                     DOWNSTREAM_URL=f"http://127.0.0.1:{resetting_leaf.port}", DOWNSTREAM_NAME="c")
+    a = launch.start("a", downstream=b, VARIANT=variant, RETRIES=a_retries)
+    launch.ready(b, a)
+    resp, elapsed_ms = launch.get(a, **{"X-Request-Id": "req-1"})
+    assert resp.status_code == 503, resp.text
+    assert resp.json() | {"error": "unavailable", "hop": "b->c"} == resp.json()
+    assert elapsed_ms < BUDGET_MS
+    assert resetting_leaf.seen == {"req-1": calls}
+    assert launch.get(a, "/admin/state")[0].json()["retries"] == a_retries
+
+
+def test_leaf_records_each_arrival_with_its_request_id(launch: Chain) -> None:
+    a, _, c = launch.chain()
+    assert launch.get(a, **{"X-Request-Id": "req-7"})[0].status_code == 200
+    assert launch.get(a)[0].status_code == 200
+    record = launch.get(c, "/admin/arrivals")[0].json()
+    assert record["count"] == 2 and [r["request_id"] for r in record["arrivals"]] == ["req-7", None]
+    later = launch.get(c, f"/admin/arrivals?since_ns={record['arrivals'][0]['t_ns']}")[0].json()
+    assert [r["request_id"] for r in later["arrivals"]] == [None]
+    assert launch.get(c, "/admin/arrivals?since_ns=x")[0].status_code == 400

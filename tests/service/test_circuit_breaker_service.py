@@ -10,6 +10,7 @@ arrived (its /admin/arrivals), with front's /admin/state as the cross-check.
 from __future__ import annotations
 
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -108,10 +109,25 @@ def test_topology_env_agrees_with_spec() -> None:
     t = load_topology("circuit_breaker")
     env = t.services["front"].env
     assert t.entry == "front" and [l.name for l in t.links] == [SPEC["hop"]]
-    for key in ("failure_threshold", "open_s", "half_open_probes", "fast_fail_status"):
+    for key in ("failure_threshold", "window_s", "open_s", "half_open_probes", "fast_fail_status"):
         assert float(env[key.upper()]) == float(SPEC[key]), key
     assert {n: v.broken for n, v in t.variants.items()} == {
-        "correct": False, "no-breaker": True, "never-closes": True}
+        "correct": False, "no-breaker": True, "never-closes": True, "opens-early": True, "no-window": True,
+        "half-open-flood": True, "bypasses-proxy": False}
+
+
+def test_dep_answer_is_120_bytes_and_the_digits_of_n(launch: Breaker) -> None:
+    """The sparse-failures case sizes its limit_data toxic from it (experiments' ANSWER_BYTES, 123 for n < 1000)."""
+    dep = launch.start("dep")
+    launch.ready(dep)
+    with socket.create_connection(("127.0.0.1", dep.port), timeout=5) as conn:
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: dep\r\n\r\n")
+        raw = b""
+        while not raw.endswith(b"}"):
+            chunk = conn.recv(4096)
+            assert chunk, raw
+            raw += chunk
+    assert raw.endswith(b'{"service": "dep", "n": 1}') and len(raw) == 121, raw
 
 
 def test_closed_passes_dep_answer_through_and_dep_counts_arrivals(launch: Breaker) -> None:
@@ -247,6 +263,45 @@ def test_failures_older_than_the_window_do_not_count(launch: Breaker) -> None:
     assert (state["state"], state["failures_in_window"]) == ("closed", 2)
     assert launch.get(front).status == 502
     assert launch.state(front)["state"] == "open"
+
+
+def test_no_window_counts_failures_older_than_the_window(launch: Breaker) -> None:
+    """The same calls as above: a count that never forgets opens at the 3rd."""
+    front = launch.start("front", DEP_URL=f"http://127.0.0.1:{free_port()}", VARIANT="no-window",
+                         FAILURE_THRESHOLD=3, WINDOW_S=0.5)
+    launch.ready(front)
+    assert [launch.get(front).status for _ in range(2)] == [502, 502]
+    time.sleep(0.7)  # pacing: the failures are older than the window now
+    assert launch.get(front).status == 502
+    state = launch.state(front)
+    assert (state["state"], state["failures_in_window"], state["opened"]) == ("open", 3, 1)
+    assert launch.get(front).status == 503
+
+
+def test_opens_early_opens_on_the_first_failure(launch: Breaker) -> None:
+    front = launch.start("front", DEP_URL=f"http://127.0.0.1:{free_port()}", VARIANT="opens-early")
+    launch.ready(front)
+    assert [launch.get(front).status for _ in range(3)] == [502, 503, 503]
+    state = launch.state(front)
+    assert (state["state"], state["calls"], state["opened"]) == ("open", 1, 1)
+    assert state["transitions"][0]["reason"].startswith("1 failures")
+
+
+def test_half_open_flood_lets_every_waiting_call_through(launch: Breaker) -> None:
+    """The burst that the correct breaker answers with 2 probes and 8 fast-fails
+    (above) all goes to the paused dep, and 5 of them must fail to reopen it."""
+    open_s, threshold = 1.0, SPEC["failure_threshold"]
+    front, dep = launch.pair("half-open-flood", OPEN_S=open_s)
+    trip_with_paused_dep(launch, front, dep)
+    wait_for("half_open", lambda: launch.state(front)["state"], lambda s: s == "half_open", within_s=open_s + 1)
+    replies = launch.burst(front, 10)
+    assert sorted(r.status for r in replies) == [504] * 10
+    state = launch.state(front)
+    assert (state["state"], state["opened"], state["calls"]) == ("open", 2, threshold + 10)
+    assert state["transitions"][-1]["reason"] == f"{threshold} half-open calls failed"
+    dep.signal(signal.SIGCONT)
+    wait_for("the calls that reached dep", lambda: launch.arrivals(dep)["count"],
+             lambda n: n == threshold + 10, within_s=2)
 
 
 def test_no_breaker_calls_dep_every_time(launch: Breaker) -> None:

@@ -133,7 +133,7 @@ def test_topology_env_agrees_with_spec() -> None:
     assert SPEC["lag_recovery_s"] > float(consumer["ACK_WAIT_S"])  # a killed consumer's fetches wait it out
     assert {n: v.broken for n, v in t.variants.items()} == {
         "correct": False, "fire-and-forget": True, "no-outbox": True, "ack-before-process": True,
-        "no-dedup": True}
+        "no-dedup": True, "in-memory-outbox": True, "slow-consumer": True, "bypasses-proxy": False}
 
 
 def test_rabbitmq_topology_env_agrees_with_its_spec() -> None:
@@ -148,7 +148,7 @@ def test_rabbitmq_topology_env_agrees_with_its_spec() -> None:
     assert spec["outbox_accept_p99_ms"] < spec["publish_timeout_ms"]
     nats = load_topology("messaging")
     assert {n: (v.broken, v.env.get("VARIANT")) for n, v in t.variants.items()} == {
-        n: (v.broken, v.env.get("VARIANT")) for n, v in nats.variants.items()}
+        n: (v.broken, v.env.get("VARIANT")) for n, v in nats.variants.items() if n != "bypasses-proxy"}  # NATS only
 
 
 @BOTH
@@ -398,3 +398,26 @@ def test_rabbitmq_broker_stops_on_sigterm_with_its_epmd(launch: Messaging) -> No
     broker.popen.send_signal(signal.SIGTERM)
     assert broker.popen.wait(timeout=30) == 0
     print(f"rabbitmq node stopped {time.monotonic() - started:.2f} s after SIGTERM")
+
+
+@pytest.mark.parametrize("variant, survives", [("correct", True), ("in-memory-outbox", False)])
+def test_producer_killed_with_a_full_outbox(launch: Messaging, variant: str, survives: bool) -> None:
+    broker, producer, consumer = launch.trio(variant)
+    broker.kill()
+    launch.connected(producer, to_broker=False)
+    replies = [launch.post(producer, key="held") for _ in range(5)]
+    assert all(status == 202 and body["via"] == "outbox" for status, body, _ in replies), replies
+    held = {body["id"] for _, body, _ in replies}
+    assert launch.get(producer, "/admin/state")["outbox"] == 5
+    producer.kill()
+    producer = launch.restart(producer)
+    launch.connected(producer, to_broker=False)
+    assert launch.get(producer, "/admin/state")["outbox"] == (5 if survives else 0)
+    broker = launch.restart(broker)
+    launch.connected(producer, consumer)
+    marker = launch.post(producer, key="marker")[1]["id"]
+    launch.all_processed(consumer, {marker}, within_s=5)
+    if survives:  # the outbox is a file in DATA_DIR: the new life re-sends it
+        launch.all_processed(consumer, held, within_s=5)
+    else:  # it was the old process's memory: accepted (202), never delivered
+        assert held.isdisjoint(launch.processed_ids(consumer))

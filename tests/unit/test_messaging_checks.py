@@ -16,15 +16,19 @@ S = 10**9
 
 
 def history(tmp_path: Path, *, lose: int = 0, double: int = 0, late_lag_until: float = 0.0,
-            outage_status: int = 202, outage_ms: float = 20.0, record_processing: bool = True):
+            outage_status: int = 202, outage_ms: float = 20.0, record_processing: bool = True,
+            drain_from: float | None = None):
     """100 orders over 10 s; fault 3-6 s; each processed 50 ms after it was
-    accepted, or only at late_lag_until when accepted before that."""
+    accepted, or only at late_lag_until when accepted before that. With
+    drain_from, the load stops there (recovery ends, the drain begins)."""
     rows = []
+    phases = [("baseline", 0, 3), ("fault", 3, 6), ("recovery", 6, drain_from or 10)]
+    phases += [("drain", drain_from, 10)] if drain_from else []
     with Recorder(tmp_path) as rec:
         rec.record("experiment", t_ns=T0, name="history", target="messaging", variant="x", fault=None)
-        for phase, start, end in (("baseline", 0, 3), ("fault", 3, 6), ("recovery", 6, 10)):
-            rec.record("phase", t_ns=T0 + start * S, phase=phase, edge="start")
-            rec.record("phase", t_ns=T0 + end * S, phase=phase, edge="end")
+        for phase, start, end in phases:
+            rec.record("phase", t_ns=T0 + int(start * S), phase=phase, edge="start")
+            rec.record("phase", t_ns=T0 + int(end * S), phase=phase, edge="end")
         rec.record("fault", t_ns=T0 + 3 * S, fault="crash", on="broker", params={}, edge="start")
         record_landed(rec, "crash", "broker", t_ns=T0 + 3 * S, params={})
         rec.record("fault", t_ns=T0 + 6 * S, fault="crash", on="broker", params={}, edge="end")
@@ -70,6 +74,26 @@ def test_lag_that_stays_high_after_the_fault_fails(tmp_path):
     v = lag_recovers(history(tmp_path, late_lag_until=8.5), consumer="consumer", lag_bound_ms=200, within_s=1.0)
     assert v.status == "fail" and v.figures["recovered_after_s"] > 1.0
     assert v.figures["failed"] == ["lag_back_within_bound"]
+
+
+def test_lag_back_only_once_the_load_stopped_fails_however_long_the_bound(tmp_path):
+    """A consumer slower than the load catches up in the drain: within a 25 s bound, but it never kept up."""
+    v = lag_recovers(history(tmp_path, late_lag_until=9.0, drain_from=8.0), consumer="consumer",
+                     lag_bound_ms=200, within_s=25.0)
+    assert v.status == "fail" and v.figures["failed"] == ["lag_back_within_bound"], v
+    assert v.figures["deadline_s"] == 2.0 and v.figures["recovered_after_s"] > 2.0
+    assert "only after the load stopped" in v.explanation
+
+
+def test_lag_back_while_the_load_runs_passes_with_a_drain(tmp_path):
+    v = lag_recovers(history(tmp_path, late_lag_until=7.0, drain_from=8.0), consumer="consumer",
+                     lag_bound_ms=200, within_s=25.0)
+    assert v.status == "pass" and v.figures["recovered_after_s"] <= 1.0 and v.figures["load_left_s"] == 2.0, v
+
+
+def test_without_the_consumer_record_lag_is_unknown(tmp_path):
+    v = lag_recovers(history(tmp_path, record_processing=False), consumer="consumer", lag_bound_ms=200, within_s=1.0)
+    assert v.status == "unknown" and "no processed messages" in v.explanation
 
 
 def test_rejecting_or_slow_accepting_during_the_outage_fails(tmp_path):
