@@ -113,7 +113,7 @@ def test_topology_env_agrees_with_spec() -> None:
     assert {l.name for l in TOPOLOGY.links} == {f"gateway->{b}" for b in BACKENDS}
     assert {n: v.broken for n, v in TOPOLOGY.variants.items()} == {
         "correct": False, "sequential-no-timeout": True, "auth-bypass": True, "no-cache": True,
-        "never-readmits": True, "shared-cache": True, "trusts-client-identity": True}
+        "never-readmits": True, "shared-cache": True, "trusts-client-identity": True, "bypasses-proxy": False}
 
 
 def test_a_good_token_gets_the_whole_profile_then_cached_parts(stack: Stack) -> None:
