@@ -55,7 +55,7 @@ class After:
         return self.fault.on
 
     def apply(self, runtime) -> None:
-        time.sleep(self.after_s)  # the window's pace: the outbox fills at the load's rate meanwhile
+        time.sleep(self.after_s)  # poll: the window's pace by design; the outbox fills at the load's rate meanwhile
         self.fault.apply(runtime)
 
     def revert(self, runtime) -> None:

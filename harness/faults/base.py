@@ -47,13 +47,19 @@ class FaultBase:
 _INSTANCE_RE = re.compile(r"^(?P<service>[a-z][a-z0-9_-]*)(\[(?P<index>\d+)\])?$")
 
 
+def parse_instance(on: str) -> tuple[str, int] | None:
+    """'c' as ('c', 0), 'c[1]' as ('c', 1); None when it names no instance."""
+    m = _INSTANCE_RE.match(on)
+    return (m["service"], int(m["index"] or 0)) if m else None
+
+
 def service_instance(runtime: Runtime, on: str, kind: str) -> tuple[str, int]:
     """Parses 'c' or 'c[1]' and checks the service exists."""
-    m = _INSTANCE_RE.match(on)
-    if not m or m["service"] not in runtime.topology.services:
+    parsed = parse_instance(on)
+    if parsed is None or parsed[0] not in runtime.topology.services:
         known = ", ".join(runtime.topology.services)
         raise FaultError(f"{kind}: {on!r} is not a service of target {runtime.topology.name} (services: {known}; an instance is 'name[i]')")
-    return m["service"], int(m["index"] or 0)
+    return parsed
 
 
 @contextlib.contextmanager

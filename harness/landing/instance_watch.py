@@ -14,10 +14,10 @@
 
 from __future__ import annotations
 
-import re
 import threading
 
 from ..events import FaultDescription
+from ..faults.base import parse_instance
 from ..runtime.backend import HOST, InstanceState
 from ..runtime.base import Runtime
 from ..runtime.health import probe_once
@@ -25,14 +25,13 @@ from .canary import send_canary
 from .watches import Finding, Watch
 
 LIMIT_S = 5.0  # how long an instance may take to show a fault that acts at once
-_ON = re.compile(r"^(?P<service>[a-z][a-z0-9_-]*)(\[(?P<index>\d+)\])?$")
 
 
 def _target(on: str) -> tuple[str, int]:
-    m = _ON.match(on)
-    if not m:
+    parsed = parse_instance(on)
+    if parsed is None:
         raise ValueError(f"{on!r} is not a service instance ('name' or 'name[i]')")
-    return m["service"], int(m["index"] or 0)
+    return parsed
 
 
 class InstanceWatch(Watch):
