@@ -216,6 +216,11 @@ def fast_fails_while_open(frames: Frames, *, fast_fail_status: int, fast_fail_p9
     grace_s = arrival_grace_ms / 1000
     arrivals = _arrivals_while_open(frames, arrivals_all, dependency, span, grace_s)
     connections, canaries = _within(connections_all, span[0] + grace_s, span[1]), _canaries(frames)
+    silenced = _silenced(frames, dependency, start, end)
+    if connections is None and silenced:
+        return unknown(name, f"{dependency} was {silenced} during the fault, so its own record cannot show calls "
+                             f"made while open, and no connections through {link or 'its link'} were recorded "
+                             "(probe them: a proxy-connections probe named after the link)")
     proxied = None if connections is None else max(0, len(connections) - canaries)
     calls = max(len(arrivals), proxied or 0)
     bunch = max(_densest(arrivals, open_s / 2),
@@ -235,6 +240,15 @@ def fast_fails_while_open(frames: Frames, *, fast_fail_status: int, fast_fail_p9
                         calls_while_open=calls, connections_while_open=proxied, arrivals_while_open=len(arrivals),
                         calls_in_one_half_open=bunch, arrivals_allowed=allowed, half_open_probes=half_open_probes),
     )
+
+
+def _silenced(frames: Frames, dependency: str, start_s: float, end_s: float) -> str | None:
+    """How the dependency was kept from recording arrivals in the window (killed,
+    paused, stopped), as the runtime's lifecycle events say; None if it never was."""
+    life = frames.lifecycle
+    hit = life[(life["service"] == dependency) & life["action"].isin(("kill", "pause", "stop"))
+               & (life["t_s"] >= start_s) & (life["t_s"] <= end_s)]
+    return {"kill": "killed", "pause": "paused", "stop": "stopped"}[hit["action"].iloc[0]] if len(hit) else None
 
 
 @check("stays-closed-under-sparse-failures")

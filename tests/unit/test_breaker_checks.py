@@ -168,6 +168,20 @@ def test_backlog_stamped_at_a_resume_is_not_a_call_while_open(tmp_path):
     assert v.status == "pass" and v.figures["arrivals_while_open"] == 0, v
 
 
+def test_a_killed_or_paused_dependency_without_proxy_evidence_is_unknown_not_a_pass(tmp_path):
+    """A dead or frozen dep records no arrivals while open, so its own record alone
+    would pass a flood; without the connections through its proxy it is unknown."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    frames = frames_of(tmp_path, Breaker(leak=True))
+    for action in ("kill", "pause"):
+        life = pd.DataFrame([{"t_s": FAULT[0] + 0.01, "service": "dep", "instance": 0, "action": action, "detail": ""}])
+        v = fast_fails_while_open(replace(frames, lifecycle=life), **SPEC)
+        assert v.status == "unknown" and "its own record cannot show calls made while open" in v.explanation, v
+
+
 PROXIED = {**SPEC, "link": "front->dep"}  # open 3.5-6.95 s: 1 probe per 2 s, 2 allowed; grace 0.4 s
 
 
