@@ -67,12 +67,12 @@ experiments: setup
 # cores bear without moving a timing-sensitive verdict (a run of experiments
 # uses about half a core; building images, a whole one):
 #  1. the unit tests; then the service tests that need no Docker engine, beside
-#     the build of every docker image the rest needs and then the docker
-#     service tests;
+#     the build of every docker image the rest needs, the docker service tests
+#     and one case per experiment file again in containers (the full docker
+#     matrix, make experiments-docker, takes ~30 min): the local service tests
+#     take ~4 min, the docker stream as long;
 #  2. the experiments on the local runtime (without the cases marked
-#     extended), in two shards side by side;
-#  3. one case per experiment file again in containers (the full docker
-#     matrix, make experiments-docker, takes ~30 min).
+#     extended), in two shards side by side.
 # Every stream is its own run: its own run id, Toxiproxy and report folder.
 DOCKER_SMOKE = stall-correct or crash-correct-pass-pass or timeout-no-breaker or crash-users-correct \
 	or broker-crash-correct-rabbitmq or registry-outage-correct
@@ -82,7 +82,6 @@ test: setup docker-engine
 	$(BIN)/python -m pytest tests/unit -q
 	@$(MAKE) --no-print-directory -j2 -O test-service-local test-docker-service
 	@$(MAKE) --no-print-directory -j2 -O test-shard-1 test-shard-2
-	$(BIN)/harness run experiments -q --runtime docker -k "$(DOCKER_SMOKE)"
 
 .PHONY: test-service-local test-docker-service test-shard-1 test-shard-2
 test-service-local:
@@ -91,6 +90,7 @@ test-docker-service:
 	@$(BIN)/harness images > /dev/null && $(BIN)/harness images tests/service/docker_target > /dev/null \
 		|| echo "warning: building the docker images failed; the docker tests will say why"
 	$(BIN)/python -m pytest tests/service -q -m docker --durations=5
+	$(BIN)/harness run experiments -q --runtime docker -k "$(DOCKER_SMOKE)"
 test-shard-1:
 	$(LOCAL_EXPERIMENTS) --shard 1/2
 test-shard-2:

@@ -11,6 +11,7 @@ variant that violates it, where it must fail:
 - fast-fails-while-open's calls while open, under a crash and a pause of dep,
   which can record nothing then: half-open-flood (every call let through when
   half-open), seen by the harness in the connections through front->dep's proxy
+  (Toxiproxy's log, on both runtimes)
 - recovers: never-closes (stays open after dep is back)
 - stays-closed-under-sparse-failures, a case of its own: no-window (counts
   failures since start, so sparse ones add up and open it)
@@ -22,14 +23,9 @@ so the table in the report reads as a matrix.
 
 from __future__ import annotations
 
-import json
-import time
-from pathlib import Path
-from typing import Any
-
 import pytest
 
-from harness import ExperimentRun, LoadSpec, Phases, Probe, arrivals_probe, load_topology, make_fault, state_probe
+from harness import ExperimentRun, LoadSpec, Phases, arrivals_probe, load_topology, make_fault, proxy_connections_probe, state_probe
 from harness.checks import fast_fails_while_open, opens_after_threshold, recovers, stays_closed_under_sparse_failures
 
 TARGET = load_topology("circuit_breaker")
@@ -95,56 +91,12 @@ def sparse_failures():
     return make_fault("limit_data", SPEC["hop"], bytes=round(calls * ANSWER_BYTES) - ANSWER_BYTES // 2)  # mid-answer
 
 
-class LogTail:
-    """Lines Toxiproxy logs (one JSON object each) from now on, read as they come."""
-
-    def __init__(self, path: Path) -> None:
-        self.file = path.open("rb")
-        self.file.seek(0, 2)
-        self.rest = b""
-
-    def new(self) -> list[dict[str, Any]]:
-        lines = (self.rest + self.file.read()).split(b"\n")
-        self.rest = lines.pop()  # a line not written to its end yet
-        return [entry for entry in map(_json_or_none, lines) if isinstance(entry, dict)]
-
-
-def _json_or_none(line: bytes) -> Any:
-    try:
-        return json.loads(line)
-    except ValueError:
-        return None
-
-
-def proxy_connections_probe(runtime, link: str, toxiproxy_log: Path) -> list[Probe]:
-    """The harness's own count of the calls its client makes through `link`:
-    each client connection the link's proxy accepted, as an observed
-    "connection" event stamped when read (every 0.25 s). From Toxiproxy's log,
-    one line per accepted client, which the local runtime writes into the
-    run's folder as it goes; it also holds the connections the proxy closes at
-    once because dep is down, too short-lived for any sample of the kernel's
-    socket table (and the byte counters count only connections that reached
-    dep). None on docker, whose Toxiproxy log is saved only at the end."""
-    if runtime.name != "local" or not toxiproxy_log.exists():
-        return []
-    names, log = {p.proxy for p in runtime.link_proxies(link)}, LogTail(toxiproxy_log)
-
-    def sample() -> dict[str, Any]:
-        now_ns = time.time_ns()
-        clients = [e.get("client") for e in log.new()
-                   if e.get("message") == "Accepted client" and e.get("name") in names]
-        return {"accepted": len(clients), "events": [{"t_ns": now_ns, "event": "connection", "client": c}
-                                                     for c in clients]}
-
-    return [Probe(link, sample, log.file.close)]
-
-
-def probes(runtime, toxiproxy_log: Path):
+def probes(runtime):
     """What reached dep (the connections through its proxy, and its own record
     of arrivals) and front's own view of its breaker."""
     return [
         arrivals_probe("dep", runtime.url("dep") + "/admin/arrivals"),
-        *proxy_connections_probe(runtime, SPEC["hop"], toxiproxy_log),
+        *proxy_connections_probe(runtime, SPEC["hop"]),
         state_probe("front", runtime.url("front") + "/admin/state", fields=("state_code", "failures_in_window"),
                     events_key="transitions", event="transition"),
     ]
@@ -152,9 +104,8 @@ def probes(runtime, toxiproxy_log: Path):
 
 def run(harness_run, name: str, variant: str, fault, *, load: LoadSpec = LOAD,
         phases: Phases = PHASES) -> ExperimentRun:
-    log = harness_run.folder / "toxiproxy.log"
     return harness_run.experiment(TARGET, name=name, variant=variant, fault=fault, load=load, phases=phases,
-                                  probes=lambda runtime: probes(runtime, log), probe_interval_s=0.25)
+                                  probes=probes, probe_interval_s=0.25)
 
 
 def expect_breaker(harness_run, result: ExperimentRun, expected) -> None:

@@ -20,13 +20,9 @@ Each check fails on the broken variant made for it, on both brokers:
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, replace
-from typing import Any
-
 import pytest
 
-from harness import ExperimentRun, LoadSpec, Phases, RequestSpec, combined, http_json_probe, load_topology, make_fault, records_probe
+from harness import ExperimentRun, LoadSpec, Phases, RequestSpec, after, combined, http_json_probe, load_topology, make_fault, records_probe
 from harness.checks import accepts_during_outage, duplicates_bounded, lag_recovers, no_message_lost
 
 TARGETS = {"nats": load_topology("messaging"), "rabbitmq": load_topology("messaging/rabbitmq")}
@@ -42,33 +38,6 @@ LOAD = LoadSpec(
 PHASES = Phases(baseline_s=3.0, fault_s=5.0, recovery_s=7.0, drain_s=15.0)
 
 
-@dataclass(frozen=True)
-class After:
-    """A part of combined() applied after_s after the parts before it (watched, reverted and
-    described as the fault itself): the producer is killed once the outage has filled its outbox."""
-
-    fault: Any
-    after_s: float
-
-    @property
-    def on(self) -> str:
-        return self.fault.on
-
-    def apply(self, runtime) -> None:
-        time.sleep(self.after_s)  # poll: the window's pace by design; the outbox fills at the load's rate meanwhile
-        self.fault.apply(runtime)
-
-    def revert(self, runtime) -> None:
-        self.fault.revert(runtime)
-
-    def describe(self):
-        described = self.fault.describe()
-        return replace(described, params={**described.params, "after_s": self.after_s})
-
-    def __str__(self) -> str:
-        return f"{self.fault} after {self.after_s:g}s"
-
-
 FAULTS = {
     "broker-crash": make_fault("crash", "broker"),
     "broker-pause": make_fault("pause", "broker"),
@@ -80,7 +49,7 @@ FAULTS = {
     # The producer's link cut for 2 s (~120 orders into the outbox), then the producer killed; reverted
     # in reverse: the producer starts again while its link is still down, then the link comes back.
     "producer-crash-in-outage": combined(make_fault("link_down", SPEC["producer_hop"]),
-                                         After(make_fault("crash", "producer"), after_s=2.0)),
+                                         after(make_fault("crash", "producer"), after_s=2.0)),
 }
 # Shorter windows where the case allows (CI time): producer-crash-in-outage's window is its 2 s + fault_s +
 # the producer's restart; a lost message stays lost, so its drain need not wait 15 s. A slow consumer

@@ -122,6 +122,28 @@ def arrivals_probe(name: str, url: str, *, timeout_s: float = 0.5) -> Probe:
     return Probe(name, sample, client.close)
 
 
+def proxy_connections_probe(runtime: Any, link: str) -> list[Probe]:
+    """The harness's own record of the connections a link's client opens: each
+    one the link's proxies accepted, from Toxiproxy's log, as an observed
+    "connection" event under the link's name (with its client address). It
+    holds the connections a proxy closes at once because the server is down,
+    so it counts calls where the server's own record cannot (crashed, paused).
+    A lower bound of the calls: a call on a kept-alive connection opens none.
+    No probe (an empty list) when the run's Toxiproxy log cannot be read."""
+    log = getattr(runtime.toxiproxy, "log", None)
+    if log is None:
+        return []
+    names, follower = {p.proxy for p in runtime.link_proxies(link)}, log.follow()
+
+    def sample() -> dict[str, Any]:
+        clients = [(t_ns, e.get("client")) for t_ns, e in follower.new()
+                   if e.get("message") == "Accepted client" and e.get("name") in names]
+        return {"accepted": len(clients),
+                "events": [{"t_ns": t_ns, "event": "connection", "client": c} for t_ns, c in clients]}
+
+    return [Probe(link, sample, follower.close)]
+
+
 class Prober:
     """Samples every probe every ``interval_s`` until stopped."""
 

@@ -39,7 +39,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Hashable, Iterable, Protocol
+from typing import Any, Callable, Hashable, Iterable, Protocol, TypeVar
 
 import pandas as pd
 
@@ -47,6 +47,7 @@ from .events import DrainEvent, FaultEffect, FaultEvent, LifecycleEvent, now_ns
 
 TIMELINE_FILE = "timeline.jsonl"
 REQUESTS_FILE = "requests.jsonl"
+T = TypeVar("T")
 
 
 class Event(Protocol):
@@ -125,6 +126,8 @@ class Frames:
                fault window the harness watched)
     lifecycle: t_s, service, instance, action, detail
     drain:     how the drain phase ended (None without one)
+    skipped:   the typed events that could not be read, each with why (the
+               rest of the timeline still loads: nothing recorded is lost)
     probes:    t_s, probe, value; long format, one row per numeric field
                of a sample, named "<probe>.<field>"
     observed:  t_s, source, event, plus the events' own fields (e.g. an
@@ -142,6 +145,7 @@ class Frames:
     effects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EFFECT_COLUMNS))
     drain: DrainEvent | None = None
     complete: bool = False
+    skipped: list[str] = field(default_factory=list)  # malformed events left out, each with why
 
     def phase_window(self, phase: str) -> tuple[float, float] | None:
         rows = self.phases[self.phases["phase"] == phase]
@@ -206,10 +210,30 @@ def _probe_rows(events: list[dict[str, Any]], t0: int) -> list[dict[str, Any]]:
     return rows
 
 
+def _typed(events: list[tuple[int, dict[str, Any]]], kind: str, parse: Callable[[Any], T], skipped: list[str]) -> list[T]:
+    """The events of one kind, parsed; one that cannot be parsed is left out and noted in `skipped`."""
+    out: list[T] = []
+    for number, event in events:
+        if event.get("kind") != kind:
+            continue
+        try:
+            out.append(parse(event))
+        except (ValueError, TypeError, KeyError) as exc:
+            skipped.append(f"{kind} event {number} of {TIMELINE_FILE} left out: {exc}")
+    return out
+
+
 def load_frames(folder: Path) -> Frames:
     """Loads one experiment folder (timeline.jsonl + requests.jsonl)."""
     folder = Path(folder)
-    events = read_jsonl(folder / TIMELINE_FILE)
+    skipped: list[str] = []
+    numbered: list[tuple[int, dict[str, Any]]] = []  # (line among the file's events, event)
+    for number, event in enumerate(read_jsonl(folder / TIMELINE_FILE), 1):
+        if isinstance(event, dict) and isinstance(event.get("kind"), str) and type(event.get("t_ns")) is int:
+            numbered.append((number, event))
+        else:
+            skipped.append(f"event {number} of {TIMELINE_FILE} left out: it needs a kind and an integer t_ns")
+    events = [event for _, event in numbered]
     if not events:
         raise FileNotFoundError(f"no timeline events in {folder / TIMELINE_FILE}")
     meta = next((e for e in events if e["kind"] == "experiment"), {})
@@ -227,16 +251,16 @@ def load_frames(folder: Path) -> Frames:
         req = req.sort_values("t_s").reset_index(drop=True)
     last_s = max([_seconds(e["t_ns"], t0) for e in events] + ([float(req["end_s"].max())] if len(req) else []))
     phases = _windows(_phase_edges(events), t0, last_s)
-    faults = _windows(_fault_edges([FaultEvent.from_json(e) for e in events if e["kind"] == "fault"]), t0, last_s)
+    faults = _windows(_fault_edges(_typed(numbered, "fault", FaultEvent.from_json, skipped)), t0, last_s)
     life = [
         {"t_s": _seconds(e.t_ns, t0), "service": e.service, "instance": e.instance, "action": e.action, "detail": e.detail}
-        for e in (LifecycleEvent.from_json(ev) for ev in events if ev["kind"] == "lifecycle")
+        for e in _typed(numbered, "lifecycle", LifecycleEvent.from_json, skipped)
     ]
-    drains = [DrainEvent.from_json(e) for e in events if e["kind"] == "drain"]
+    drains = _typed(numbered, "drain", DrainEvent.from_json, skipped)
     effects = [
         {"t_s": _seconds(e.t_ns, t0), "fault": e.fault.kind, "on": e.fault.on, "landed": e.landed, "reason": e.reason,
          "evidence": list(e.evidence), "figures": e.figures}
-        for e in (FaultEffect.from_json(ev) for ev in events if ev["kind"] == FaultEffect.kind)
+        for e in _typed(numbered, FaultEffect.kind, FaultEffect.from_json, skipped)
     ]
     probes = _probe_rows([e for e in events if e["kind"] == "probe"], t0)
     observed = pd.DataFrame(
@@ -259,4 +283,5 @@ def load_frames(folder: Path) -> Frames:
         effects=pd.DataFrame(effects, columns=EFFECT_COLUMNS),
         drain=drains[-1] if drains else None,
         complete=any(e["kind"] == "end" for e in events),
+        skipped=skipped,
     )

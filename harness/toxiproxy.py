@@ -16,13 +16,16 @@ import shutil
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 from .errors import SetupError, ToxiproxyError
+
+if TYPE_CHECKING:
+    from .toxiproxy_log import ServerLog
 
 TOXIPROXY_VERSION = "v2.12.0"
 _API_LOCK = threading.Lock()
@@ -51,6 +54,7 @@ class ToxiproxyClient:
     def __init__(self, host: str, port: int, *, timeout_s: float = 10.0) -> None:
         self.host, self.port, self.timeout_s = host, port, timeout_s
         self.netns_pid: int | None = None  # a process in the server's network namespace; None: this host's
+        self.log: ServerLog | None = None  # the server's log as it runs (toxiproxy_log.py), when the harness started it
 
     @property
     def api_url(self) -> str:

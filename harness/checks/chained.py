@@ -14,7 +14,7 @@ import pandas as pd
 from ..timeline import Frames
 from .recovery import recovers
 from .verdict import Verdict, check, judged
-from .windows import MissingData, fault_window, percentile, phase, requests_between, round_figures, success_rate
+from .windows import MissingData, fault_window, percentile, phase, requests_between, requests_during, round_figures, success_rate
 
 
 @check("latency-passes-through")
@@ -48,10 +48,11 @@ def latency_passes_through(frames: Frames, *, latency_ms: float, tolerance_ms: f
 def answers_within_budget(frames: Frames, *, budget_ms: float, margin_ms: float, hop: str, hang_ms: float) -> Verdict:
     """While a dependency is slow, dead or paused, the entry still answers
     every request within its budget (p99 <= budget + margin), failures
-    name the failing hop, and no request hangs (no answer, or >= hang_ms)."""
+    name the failing hop, and no request hangs (no answer, or >= hang_ms).
+    Requests in flight when the fault began are judged too."""
     name = "answers-within-budget"
     start, end = fault_window(frames)
-    during = requests_between(frames, start, end, min_count=5)
+    during = requests_during(frames, start, end, min_count=5)
     p50, p99 = percentile(during["latency_ms"], 50), percentile(during["latency_ms"], 99)
     failed = during[~during["ok"].astype(bool)]
     answered = failed[failed["status"] > 0]

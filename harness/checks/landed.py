@@ -26,6 +26,9 @@ def fault_landing(frames: Frames) -> tuple[bool | None, str] | None:
     first = frames.faults.iloc[0]
     effects = frames.effects
     mine = effects[(effects["fault"] == first["fault"]) & (effects["on"] == first["on"])] if len(effects) else effects
+    unreadable = [line for line in frames.skipped if line.startswith("fault_effect ")]
+    if mine.empty and unreadable:
+        return False, f"the evidence could not be read ({unreadable[0]})"
     if mine.empty:
         return False, (f"no evidence of {first['fault']} on {first['on']} was recorded "
                        "(a run saved before the harness watched its faults, or the watch never ran)")

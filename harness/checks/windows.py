@@ -49,6 +49,19 @@ def requests_between(frames: Frames, start_s: float, end_s: float, *, min_count:
     return rows
 
 
+def requests_during(frames: Frames, start_s: float, end_s: float, *, min_count: int = 1) -> pd.DataFrame:
+    """Requests that started inside the window, and those still in flight when
+    it began: a request caught by a pause or a stall is the one that shows a
+    hang, and users that send in step can all be waiting on one started just
+    before the fault."""
+    r = frames.requests
+    rows = r[((r["t_s"] >= start_s) & (r["t_s"] < end_s)) | ((r["t_s"] < start_s) & (r["end_s"] > start_s))]
+    if len(rows) < min_count:
+        raise MissingData(f"only {len(rows)} requests started in or were in flight at {start_s:.2f}-{end_s:.2f}s "
+                          f"(need {min_count})")
+    return rows
+
+
 def percentile(values: pd.Series, q: float) -> float:
     """Nearest-rank percentile (q in 0..100): a value that was really seen."""
     data = sorted(float(v) for v in values)

@@ -1,8 +1,8 @@
 """Faults: one small module per family, registered by kind name, always rolled back."""
 
 from .base import Fault, injected
-from .combined import combined
+from .combined import after, combined
 from .registry import kinds, make_fault
 from .schedule import FaultWindow, Schedule
 
-__all__ = ["Fault", "FaultWindow", "Schedule", "combined", "injected", "kinds", "make_fault"]
+__all__ = ["Fault", "FaultWindow", "Schedule", "after", "combined", "injected", "kinds", "make_fault"]

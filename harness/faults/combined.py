@@ -8,7 +8,8 @@ later part fails to apply or an earlier revert fails.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from ..errors import FaultError
@@ -51,6 +52,42 @@ class Combined:
 
     def __str__(self) -> str:
         return " + ".join(str(p) for p in self.parts)
+
+
+@dataclass(frozen=True)
+class Delayed:
+    """A part of combined() applied after_s after the parts before it, so the first
+    parts' effect can build up first (e.g. an outbox fills while its broker is out
+    of reach, then the producer is killed). Watched, reverted and described as the
+    fault itself, with after_s among its parameters."""
+
+    fault: Fault
+    after_s: float
+
+    @property
+    def on(self) -> str:
+        return self.fault.on
+
+    def apply(self, runtime: Runtime) -> None:
+        time.sleep(self.after_s)  # poll: not a wait for a state, the window's pace by design
+        self.fault.apply(runtime)
+
+    def revert(self, runtime: Runtime) -> None:
+        self.fault.revert(runtime)
+
+    def describe(self) -> FaultDescription:
+        described = self.fault.describe()
+        return replace(described, params={**described.params, "after_s": self.after_s})
+
+    def __str__(self) -> str:
+        return f"{self.fault} after {self.after_s:g}s"
+
+
+def after(fault: Fault, after_s: float) -> Delayed:
+    """`fault`, applied after_s after the parts of combined() before it."""
+    if not after_s >= 0:
+        raise FaultError(f"after: after_s must be >= 0 seconds, got {after_s!r}")
+    return Delayed(fault, float(after_s))
 
 
 def combined(*parts: Fault) -> Combined:

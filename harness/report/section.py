@@ -203,6 +203,10 @@ def experiment_section(exp: Experiment) -> str:
         "<div class='banner'>Incomplete: this timeline has no end event — the run was killed or crashed. "
         "Everything below is what was recorded up to that point.</div>"
     )
+    if frames.skipped:
+        banner += ("<div class='banner'>Left out of this timeline, as unreadable: "
+                   + "; ".join(escape(line) for line in frames.skipped[:5])
+                   + (f"; and {len(frames.skipped) - 5} more" if len(frames.skipped) > 5 else "") + "</div>")
     rows, failed, kinds = ser.error_breakdown(frames)
     return (
         f"<section class='exp {css}' id='{anchor(exp)}'>"

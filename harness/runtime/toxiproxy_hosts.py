@@ -24,6 +24,7 @@ from typing import Protocol
 
 from ..errors import SetupError, ToxiproxyError
 from ..toxiproxy import ToxiproxyClient, find_server_binary
+from ..toxiproxy_log import ContainerLog, FileLog
 from ..wait import tail_of, wait_until
 from .labels import label_env
 from .ports import free_port
@@ -81,6 +82,7 @@ class LocalToxiproxy:
             self.stop()
             raise
         self.client = ToxiproxyClient("127.0.0.1", port)
+        self.client.log = FileLog(self.log_path)
         return self.client
 
     def _alive(self) -> bool:
@@ -172,6 +174,7 @@ class DockerToxiproxy:
                        log_tail=self._log)
             self.client = NetworkToxiproxy("127.0.0.1", port, network=self.network, alias=ALIAS)
             self.client.address, self.client.netns_pid = self._address()
+            self.client.log = ContainerLog(docker, f"h-{self.run_id}-toxiproxy")
             return self.client
         except BaseException:
             self.stop()

@@ -138,3 +138,24 @@ def test_a_service_call_without_a_way_to_verify_it_is_not_verified(up):
     fault = make_fault("service_call", "back", apply_path="/health", revert_path="/health", method="GET")
     effect = effect_of(rt, fault, window_s=0.2)
     assert effect.landed is None and "declares no verify_path" in effect.reason
+
+
+def test_the_connections_a_client_opens_through_a_link_are_seen_in_toxiproxys_log(up):
+    # back crashed: its proxy accepts each of front's calls and closes it at once, so neither the
+    # kernel's socket table nor the byte metrics keep them; the log does, on both backends
+    from harness.probes import proxy_connections_probe
+    from harness.wait import wait_until
+
+    rt = up()
+    [probe] = proxy_connections_probe(rt, "front->back")
+    seen: list[dict] = []
+    try:
+        with injected(make_fault("crash", "back"), rt):
+            with Traffic(rt) as traffic:
+                wait_until(lambda: seen.extend(probe.sample()["events"]) or len(seen) >= 3, timeout_s=10,
+                           what="3 connections through front->back seen in Toxiproxy's log")
+            assert traffic.sent >= 1
+    finally:
+        probe.close()
+    assert all(e["event"] == "connection" and e["client"] for e in seen), seen
+    assert all(abs(e["t_ns"] - seen[0]["t_ns"]) < 30e9 for e in seen)

@@ -84,6 +84,21 @@ def test_budget_fails_on_slow_answers_wrong_hop_or_hangs(tmp_path):
     assert v.figures["clauses"] == ["p99_within_budget", "no_request_hung", "errors_name_hop"]
 
 
+def test_budget_judges_requests_caught_in_flight_when_the_fault_began(tmp_path):
+    # users in step: every request of the last batch before the pause hangs through it, and
+    # only 3 start inside the window; the hung ones are the evidence, not a reason for unknown
+    def shape(t: float) -> tuple[float, int, str | None]:
+        return (4000.0, 200, None) if 2.8 <= t < 3.0 else (5.0, 200, None)
+
+    folder = make(tmp_path, shape, rate=20.0)
+    rows = [json.loads(line) for line in (folder / "requests.jsonl").read_text().splitlines()]
+    kept = [r for r in rows if not (3.0 <= (r["t_ns"] - T0) / 1e9 < 7.0)] + rows[61:64]
+    (folder / "requests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
+    v = answers_within_budget(load_frames(folder), budget_ms=800, margin_ms=150, hop="b->c", hang_ms=5000)
+    assert v.status == "fail" and v.figures["failed"] == ["p99_within_budget"], v
+    assert v.figures["requests"] == 3 + 4  # 3 started in the window, 4 caught in flight
+
+
 def test_recovers_measures_time_to_success(tmp_path):
     frames = load_frames(make(tmp_path, lambda t: (5.0, 503, "b->c") if 3.0 <= t < 7.5 else (5.0, 200, None)))
     v = recovers(frames, bound_s=2.0)

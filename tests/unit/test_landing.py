@@ -149,6 +149,19 @@ def test_a_pass_stands_only_when_the_fault_was_seen(tmp_path):
     assert unrecorded.status == "unknown" and "no evidence of latency on b->c was recorded" in unrecorded.explanation
 
 
+def test_a_malformed_effect_is_left_out_and_said_never_taken_for_a_landing(tmp_path):
+    folder = timeline(tmp_path, landed="absent")
+    lines = (folder / "timeline.jsonl").read_text().splitlines()
+    lines.insert(2, '{"kind": "fault_effect", "t_ns": %d, "fault": "latency", "on": "b->c", "landed": "yes"}' % (T0 + 2 * S))
+    lines.insert(3, '{"kind": "lifecycle", "t_ns": "soon"}')
+    (folder / "timeline.jsonl").write_text("\n".join(lines) + "\n")
+    frames = load_frames(folder)  # the rest of the timeline still loads
+    assert len(frames.faults) == 1 and frames.effects.empty and frames.complete
+    assert [line.split(" left out")[0] for line in frames.skipped] == ["event 4 of timeline.jsonl", "fault_effect event 3 of timeline.jsonl"]
+    v = always_passes(frames)
+    assert v.status == "unknown" and "the evidence could not be read (fault_effect event 3" in v.explanation
+
+
 def test_an_unverifiable_fault_keeps_the_verdict_and_says_so(tmp_path):
     v = always_passes(load_frames(timeline(tmp_path, landed=None)))
     assert v.status == "pass" and "fault effect not verified" in v.explanation and v.figures["fault_landed"] is None

@@ -11,9 +11,9 @@ PUBLIC = {
     "harness": [
         "ExperimentRun", "Fault", "FaultWindow", "Frames", "HarnessError", "HarnessRun", "Judgement", "Link",
         "LoadSpec", "NotYet", "Phases", "Probe", "RequestSpec", "Runtime", "Schedule", "Service", "Stage",
-        "Topology", "Variant", "Verdict", "arrivals_probe", "combined", "http_json_probe", "injected", "kinds",
-        "load_frames", "load_topology", "make_fault", "make_runtime", "records_probe", "run_experiment",
-        "state_probe", "wait_until",
+        "Topology", "Variant", "Verdict", "after", "arrivals_probe", "combined", "http_json_probe", "injected",
+        "kinds", "load_frames", "load_topology", "make_fault", "make_runtime", "proxy_connections_probe",
+        "records_probe", "run_experiment", "state_probe", "wait_until",
     ],
     "harness.checks": [
         "MissingData", "Verdict", "accepts_during_outage", "answers_belong_to_caller", "answers_within_budget",
