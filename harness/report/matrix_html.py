@@ -18,15 +18,25 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' * (n != 1)}"
 
 
-def _landing_counts(landings: list[Landing]) -> tuple[str, str | None]:
-    """(css, text) of faults taken together: 'landed 3 of 4 (1 not observed)'; no text when none was recorded."""
+def _landing_counts(landings: list[Landing], cells: list[Cell] | None = None) -> tuple[str, str | None]:
+    """(css, text) of faults taken together: 'landed 3 of 4 (1 not observed)'; no text when none was recorded.
+    A fault not observed in a case whose verdicts were all as expected (a no-op case, which must give
+    unknown) is said so, and is not marked bad."""
     states = Counter(landing.state for landing in landings)
     if states["not recorded"] == len(landings):
         return "muted", None
+    expected = sum(_missed_as_expected(c) for c in cells or [])
     text = f"landed {states['landed']} of {len(landings)}"
-    others = [f"{n} {state}" for state, n in states.items() if state != "landed"]
-    css = "bad" if states["not observed"] else ("ok" if states["landed"] == len(landings) else "muted")
+    others = [f"{n} {state}" + (", as expected" if state == "not observed" and n == expected else
+                                f", {expected} of them as expected" if state == "not observed" and expected else "")
+              for state, n in states.items() if state != "landed"]
+    css = ("bad" if states["not observed"] > expected else
+           "ok" if states["landed"] + states["not observed"] == len(landings) else "muted")
     return css, text + (f" ({', '.join(others)})" if others else "")
+
+
+def _missed_as_expected(cell: Cell) -> bool:
+    return cell.landing is not None and cell.landing.state == "not observed" and cell.tone == "good"
 
 
 def summary_line(matrix: Matrix) -> str:
@@ -37,7 +47,7 @@ def summary_line(matrix: Matrix) -> str:
     broken = [c for c in matrix.cells if c.expects_catch]
     caught = sum(c.caught for c in broken)
     landings = matrix.landings
-    land_css, landed = _landing_counts(landings)
+    land_css, landed = _landing_counts(landings, matrix.cells)
     land_text = (f"faults {landed}" if landed else
                  "fault landing not recorded (no fault_effect events)" if landings else "no faults")
     stats = [
@@ -76,7 +86,7 @@ def _cell_html(cells: list[Cell], show_landing: bool) -> str:
         inner += "".join(f"<div class='note'>⚠ {escape(n)}</div>" for n in cell.notes)
         if show_landing and cell.landing is not None:
             landed = cell.landing
-            css = {"landed": "ok", "not observed": "bad"}.get(landed.state, "muted")
+            css = "muted" if _missed_as_expected(cell) else {"landed": "ok", "not observed": "bad"}.get(landed.state, "muted")
             inner += (f"<div class='landed {css}' title='{escape(landed.detail, quote=True)}'>"
                       f"fault {escape(landed.short())}</div>")
         parts.append(f"<a href='{escape(cell.href, quote=True)}' title='{escape(cell.title, quote=True)}: "
@@ -90,7 +100,7 @@ def _row_html(row: MatrixRow, block: Block, width: int, recorded: bool) -> str:
     label = (f"<span class='tgt'>{escape(row.target)} ·</span> <b>{escape(head)}</b>"
              + (f" <span class='params'>({escape(params)}</span>" if params else ""))
     landings = row.landings()
-    css, landed = _landing_counts(landings)
+    css, landed = _landing_counts(landings, [c for cells in row.cells.values() for c in cells])
     if landings and recorded:
         label += f"<div class='landing {css}'>{escape(f'fault {landed}' if landed else 'fault landing not recorded')}</div>"
     show = landed is not None

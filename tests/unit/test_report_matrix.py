@@ -223,3 +223,24 @@ def test_judge_line(verdict: Verdict, expected: str, clause: str | None, tone: s
     line = judge_line(Judgement("x", "chained", "v", True, LATENCY, verdict, expected, clause))  # type: ignore[arg-type]
     assert (line.tone, line.text) == (tone, text)
     assert line.catch == text.startswith("caught by") and verdict.explanation in line.title
+
+
+def test_a_fault_a_no_op_case_must_miss_is_not_marked_bad(tmp_path: Path) -> None:
+    run = tmp_path / "reports" / "run-noop"
+    experiment(run, "lat-correct", LATENCY, "correct", [(passing(BUDGET), "pass", None)], at_s=0,
+               landed=(True, None, 85.0))
+    experiment(run, "lat-bypasses-proxy", LATENCY, "bypasses-proxy",
+               [(unknown(BUDGET, "fault not observed: b ignores C_URL"), "unknown", None)], at_s=10,
+               landed=(False, "b ignores C_URL", None))
+    page = render_run(run).read_text(encoding="utf-8")
+    line = re.search(r"<p class='msum'>.*?</p>", page, re.S).group(0)  # type: ignore[union-attr]
+    assert "faults landed 1 of 2 (1 not observed, as expected)" in _text(line) and "<span class='bad'>" not in line
+    [(label, row)] = cells(page).items()
+    assert "(1 not observed, as expected)" in label and "<div class='landing bad'>" not in matrix(page)
+    assert "<div class='landed bad'" not in matrix(page)
+    # the same miss where the case expected a pass is bad
+    experiment(run, "lat-fixed", LATENCY, "fixed-timeouts",
+               [(unknown(BUDGET, "fault not observed: b ignores C_URL"), "pass", None)], at_s=20,
+               landed=(False, "b ignores C_URL", None))
+    page = render_run(run).read_text(encoding="utf-8")
+    assert "2 not observed, 1 of them as expected" in _text(matrix(page)) and "<div class='landing bad'>" in matrix(page)
