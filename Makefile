@@ -113,6 +113,8 @@ bench: setup
 	$(BIN)/python bench/bench_messaging.py --broker nats
 	$(BIN)/python bench/bench_messaging.py --broker rabbitmq
 	$(BIN)/python bench/bench_discovery.py
+	@command -v tshark >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark >/dev/null || echo "tshark not installed: bench_arrival_tap.py will say so"
+	$(BIN)/python bench/bench_arrival_tap.py
 
 bench-docker: setup docker-engine
 	$(BIN)/python bench/bench_docker.py
