@@ -9,8 +9,9 @@ variant that violates what it checks, where it must fail:
 - retry-amplification: retry-every-hop (every hop makes 3 attempts, so up to
   9 calls reach C per request at A), under a partial failure: reset_peer on
   b->c with toxicity below 1, so some calls fail and retries happen. Calls
-  are counted from C's own record of arrivals, matched to the load's rows by
-  the request id the load gives each request and the chain passes on.
+  are counted on the wire (harness.wiretap: every call B made through the
+  b->c proxy), matched to the load's rows by the request id the load gives
+  each request and the chain passes on; C's own record is kept beside them.
 
 A crash or a reset fails fast even without timeouts, so no-timeouts passes
 the budget check under a crash: that row is expected "pass" and shows why
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import ExperimentRun, LoadSpec, Phases, http_json_probe, load_topology, make_fault, records_probe
+from harness import ExperimentRun, LoadSpec, Phases, http_calls_probe, http_json_probe, load_topology, make_fault, records_probe
 from harness.checks import answers_within_budget, latency_passes_through, recovers, retry_amplification
 
 TARGET = load_topology("chained")
@@ -100,9 +101,10 @@ PARTIAL_RESET = make_fault("reset_peer", SPEC["hop"], timeout=0, toxicity=SPEC["
 
 
 def arrivals_with_ids(runtime):
-    """C's own record of every call that reached it, with the request id it carried."""
-    return [*arrivals_at_c(runtime),
-            records_probe("c", runtime.url("c") + "/admin/arrivals", list_key="arrivals", event="arrival")]
+    """Every call B made to C, with the request id it carried, from the wire (the harness's own
+    record, as "c"); C's own record of arrivals beside it as a cross-check ("c-own")."""
+    return [*arrivals_at_c(runtime), *http_calls_probe(runtime, SPEC["hop"], name="c"),
+            records_probe("c-own", runtime.url("c") + "/admin/arrivals", list_key="arrivals", event="arrival")]
 
 
 @pytest.mark.experiment

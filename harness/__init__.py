@@ -39,6 +39,7 @@ _HOMES = {
     "arrivals_probe": "harness.probes",
     "records_probe": "harness.probes",
     "proxy_connections_probe": "harness.probes",
+    "http_calls_probe": "harness.wiretap",
     "state_probe": "harness.probes",
     "Runtime": "harness.runtime",
     "make_runtime": "harness.runtime",

@@ -29,6 +29,7 @@ class Probe:
     name: str
     sample: Sample
     close: Callable[[], None] = lambda: None  # the Prober calls it once sampling is over
+    settle: Callable[[], None] = lambda: None  # called before the last round: a recorder that lags catches up
 
 
 def _http(timeout_s: float) -> httpx.Client:
@@ -156,6 +157,11 @@ class Prober:
         while not self._stop.is_set():
             self._sample_all()
             self._stop.wait(self.interval_s)
+        for probe in self.probes:
+            try:
+                probe.settle()
+            except Exception:  # a probe that cannot settle still gets its last round
+                pass
         self._sample_all()  # a last round, so histories end after the load did
 
     def _sample_all(self) -> None:

@@ -9,6 +9,7 @@
 #   debootstrap      builds the docker runtime's base image
 #   iproute2         ss: bytes on the open connections through a proxy (fault evidence)
 #   util-linux       nsenter: ss inside the Toxiproxy container's network namespace
+#   tshark           the harness's own record of the HTTP calls on a link (harness/wiretap.py)
 #
 # Each run starts its own servers on ports of its own: a system instance
 # started by a package's postinst would hold the default port and outlive
@@ -25,6 +26,7 @@ command -v dockerd >/dev/null || want docker.io
 command -v debootstrap >/dev/null || want debootstrap
 command -v ss >/dev/null || want iproute2
 command -v nsenter >/dev/null || want util-linux
+command -v tshark >/dev/null || want tshark
 [ -n "$missing" ] || exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "error: these Debian packages are missing:$missing; install them (as root: apt-get install -y$missing)" >&2

@@ -103,3 +103,13 @@ def test_records_probe_hands_over_each_record_with_its_fields(tmp_path: Path, js
             wait_until(lambda: (tmp_path / "timeline.jsonl").read_text().count('"probe"') >= 3)
     observed = load_frames(tmp_path).observed
     assert list(observed["id"]) == ["m1", "m2", "m3"] and set(observed["event"]) == {"processed"}
+
+
+def test_a_lagging_recorder_settles_before_the_last_round(tmp_path: Path):
+    order: list[str] = []
+    probe = Probe("tap", lambda: order.append("sample") or {"n": 1}, close=lambda: order.append("close"),
+                  settle=lambda: order.append("settle"))
+    with Recorder(tmp_path) as rec:
+        with Prober([probe], rec, interval_s=0.02):
+            wait_until(lambda: order.count("sample") >= 2)
+    assert order[-3:] == ["settle", "sample", "close"] and order.count("settle") == 1

@@ -11,7 +11,8 @@ PUBLIC = {
     "harness": [
         "ExperimentRun", "Fault", "FaultWindow", "Frames", "HarnessError", "HarnessRun", "Judgement", "Link",
         "LoadSpec", "NotYet", "Phases", "Probe", "RequestSpec", "Runtime", "Schedule", "Service", "Stage",
-        "Topology", "Variant", "Verdict", "after", "arrivals_probe", "combined", "http_json_probe", "injected",
+        "Topology", "Variant", "Verdict", "after", "arrivals_probe", "combined", "http_calls_probe",
+        "http_json_probe", "injected",
         "kinds", "load_frames", "load_topology", "make_fault", "make_runtime", "proxy_connections_probe",
         "records_probe", "run_experiment", "state_probe", "wait_until",
     ],
