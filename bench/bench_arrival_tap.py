@@ -45,6 +45,7 @@ from harness.runtime.ports import free_port  # noqa: E402
 from harness.runtime.toxiproxy_hosts import LocalToxiproxy  # noqa: E402
 from harness.topology import load_topology  # noqa: E402
 from harness.wait import wait_until  # noqa: E402
+from harness.wiretap import Tap  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "targets" / "discovery"))
 from balancer import envoy_binary  # noqa: E402
@@ -143,33 +144,9 @@ class Envoy:
         self.process.wait(10)
 
 
-class Capture:
-    """tshark on lo, one line per HTTP request and response seen on the server's port."""
-
-    def __init__(self, folder: Path, port: int) -> None:
-        self.out = folder / "tshark.txt"
-        self.process = subprocess.Popen(
-            ["tshark", "-i", "lo", "-l", "-n", "-q", "-f", f"tcp port {port}", "-d", f"tcp.port=={port},http",
-             "-Y", "http", "-T", "fields", "-E", "separator=|", "-e", "frame.time_epoch", "-e", "tcp.stream",
-             "-e", "http.request.method", "-e", "http.request.uri", "-e", "http.response.code",
-             "-e", "http.time"],
-            stdout=open(self.out, "wb"), stderr=open(folder / "tshark.err", "wb"))
-        err = folder / "tshark.err"
-        wait_until(lambda: "Capturing on" in err.read_text(errors="replace"), timeout_s=20,
-                   what="tshark capturing on lo")
-
-    def count(self) -> int:
-        """Requests seen (a line with a method; responses have none)."""
-        return sum(1 for line in self.out.read_text(errors="replace").splitlines() if line.split("|")[2:3] != [""])
-
-    def close(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
-
-
 def settled(count, what: str) -> int:
     """A recorder's count once it stops growing (the same twice, 1.5 s apart: Envoy flushes its
-    access log every second, tshark's dissector lags the capture)."""
+    access log every second)."""
     seen = [-1]
 
     def same() -> bool:
@@ -208,16 +185,17 @@ def main() -> None:
             base = sequential(f"http://{bare}/", calls)
             base_rate, _ = wrk(f"http://{bare}/", seconds)
             rows.append(("proxy only", base, base_rate, None, None))
-            cap = Capture(folder, c_port)
+            tap = Tap("lo", [c_port], folder, run_id=run_id)  # the harness's own (harness/wiretap.py)
             try:
-                before = cpu_s(cap.process.pid)
+                before = cpu_s(tap.process.pid)
                 lat = sequential(f"http://{bare}/", calls)
                 rate, total = wrk(f"http://{bare}/", seconds)
-                spent = cpu_s(cap.process.pid) - before
-                rows.append(("tshark on lo", lat, rate, spent / ((calls + total) / 1000),
-                             settled(cap.count, "tshark's output") / (calls + total)))
+                spent = cpu_s(tap.process.pid) - before
+                tap.settle(limit_s=30)
+                seen = sum(e["event"] == "arrival" for e in tap.new())
+                rows.append(("tshark on lo", lat, rate, spent / ((calls + total) / 1000), seen / (calls + total)))
             finally:
-                cap.close()
+                tap.close()
             envoy = Envoy(folder, c_port)
             try:
                 tapped = toxiproxy.create_proxy("tapped", upstream=f"127.0.0.1:{envoy.port}")["listen"]

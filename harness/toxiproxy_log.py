@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+from .filetail import FileTail
+
 # (t_ns, entry): when the line was written (or, for a file, first read), and its JSON object
 LogLine = tuple[int, dict[str, Any]]
 
@@ -54,18 +56,14 @@ class FileLog:
 
 class _FileFollower:
     def __init__(self, path: Path) -> None:
-        self.file = path.open("rb")
-        self.file.seek(0, 2)
-        self.rest = b""
+        self.tail = FileTail(path)
 
     def new(self) -> list[LogLine]:
         now_ns = time.time_ns()  # the file's lines carry whole seconds only: stamped when read
-        lines = (self.rest + self.file.read()).split(b"\n")
-        self.rest = lines.pop()  # a line not written to its end yet
-        return [(now_ns, entry) for entry in map(_entry, lines) if entry is not None]
+        return [(now_ns, entry) for entry in map(_entry, self.tail.new_lines()) if entry is not None]
 
     def close(self) -> None:
-        self.file.close()
+        self.tail.close()
 
 
 class ContainerLog:

@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import SetupError
+from .errors import SetupError, WaitTimeout
+from .filetail import FileTail
 from .probes import Probe
 from .runtime.labels import label_env
 from .wait import wait_until
@@ -76,8 +77,7 @@ class Tap:
         with self.out_path.open("wb") as out, self.err_path.open("wb") as err:
             self.process = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                                             env={**os.environ, **label_env(run_id)}, start_new_session=True)
-        self._file = self.out_path.open("rb")
-        self._rest = b""
+        self._tail = FileTail(self.out_path, from_end=False)
         self.requests: dict[str, dict[str, Any]] = {}  # frame number -> its call, until answered
         try:
             wait_until(self._capturing, timeout_s=start_s, what=f"tshark capturing on {interface} ({ports_filter})",
@@ -96,26 +96,28 @@ class Tap:
 
     def new(self) -> list[dict[str, Any]]:
         """The calls and answers written since the last time, as observed events."""
-        lines = (self._rest + self._file.read()).split(b"\n")
-        self._rest = lines.pop()  # a line not written to its end yet
         events = []
-        for line in lines:
+        for line in self._tail.new_lines():
             event = message_event(line.decode(errors="replace").split("\t"), self.header, self.requests)
             if event is not None:
                 events.append(event)
         return events
 
     def settle(self, *, quiet_s: float = 0.5, limit_s: float = 3.0) -> None:
-        """Until tshark's output stops growing for quiet_s (at most limit_s): the capture lags the wire
-        by a few hundred ms, and the calls at the end of a run are as much evidence as the others."""
-        deadline, size, since = time.monotonic() + limit_s, -1, time.monotonic()
-        while time.monotonic() < deadline and self.process.poll() is None:
-            now = self.out_path.stat().st_size
-            if now != size:
-                size, since = now, time.monotonic()
-            elif time.monotonic() - since >= quiet_s:
-                return
-            time.sleep(0.05)  # poll: the output file's size
+        """Until tshark's output stops growing for quiet_s (at most limit_s, then as it is): the capture
+        lags the wire by a few hundred ms, and the calls at the end of a run are as much evidence as the others."""
+        seen = {"size": -1, "since": time.monotonic()}
+
+        def quiet() -> bool:
+            size = self.out_path.stat().st_size
+            if size != seen["size"]:
+                seen.update(size=size, since=time.monotonic())
+            return self.process.poll() is not None or time.monotonic() - seen["since"] >= quiet_s
+
+        try:
+            wait_until(quiet, timeout_s=limit_s, what="tshark's output to stop growing")
+        except WaitTimeout:  # still writing at the limit: the last round takes what is there
+            pass
 
     def close(self) -> None:
         if self.process.poll() is None:
@@ -125,7 +127,7 @@ class Tap:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
-        self._file.close()
+        self._tail.close()
 
 
 def message_event(cols: list[str], header: str, requests: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
