@@ -26,7 +26,6 @@ sys.path[:0] = [str(ROOT), str(ROOT / "experiments")]
 import test_bulkhead as bulkhead  # noqa: E402
 import test_circuit_breaker as breaker  # noqa: E402
 
-from harness.checks.circuit_breaker import fast_failed  # noqa: E402
 from harness.checks.windows import fault_window, percentile, phase  # noqa: E402
 from harness.session import HarnessRun  # noqa: E402
 from harness.timeline import Frames  # noqa: E402
@@ -36,7 +35,7 @@ def breaker_figures(frames: Frames) -> tuple[float, float, float, int]:
     spec = breaker.SPEC
     start, end = fault_window(frames)
     during = frames.requests_in(start, end)
-    ff = fast_failed(during, status=spec["fast_fail_status"], reason="circuit open")
+    ff = breaker.FAST_FAIL.of(during)
     failed = during[~ff & ~during["ok"].astype(bool)]
     if failed.empty or not ff.any():
         return math.nan, math.nan, math.nan, len(failed)

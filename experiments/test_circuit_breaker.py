@@ -1,6 +1,8 @@
-"""Circuit breaker: front calls dep through a breaker. The promise: after
-`failure_threshold` failures it stops calling dep and fails fast, and once
-dep is back it closes again.
+"""Circuit breaker: front calls dep through a breaker. The promise: once its
+policy is met ([spec]: 5 failures within 3 s) it stops calling dep and fails
+fast, and once dep is back it closes again. What reached dep is the
+harness's own record: the calls on front->dep from the wire, and the
+connections through its proxy.
 
 Every check runs on the correct variant under each fault, and on the broken
 variant that violates it, where it must fail:
@@ -10,8 +12,8 @@ variant that violates it, where it must fail:
 - opens-after-threshold's lower bound: opens-early (opens on the first failure)
 - fast-fails-while-open's calls while open, under a crash and a pause of dep,
   which can record nothing then: half-open-flood (every call let through when
-  half-open), seen by the harness in the connections through front->dep's proxy
-  (Toxiproxy's log, on both runtimes)
+  half-open), seen by the harness on the wire and in the connections through
+  front->dep's proxy (Toxiproxy's log, on both runtimes)
 - recovers: never-closes (stays open after dep is back)
 - stays-closed-under-sparse-failures, a case of its own: no-window (counts
   failures since start, so sparse ones add up and open it)
@@ -25,11 +27,15 @@ from __future__ import annotations
 
 import pytest
 
-from harness import ExperimentRun, LoadSpec, Phases, arrivals_probe, load_topology, make_fault, proxy_connections_probe, state_probe
-from harness.checks import fast_fails_while_open, opens_after_threshold, recovers, stays_closed_under_sparse_failures
+from harness import (ExperimentRun, LoadSpec, Phases, arrivals_probe, http_calls_probe, load_topology, make_fault,
+                     proxy_connections_probe, state_probe)
+from harness.checks import (fast_fail_from_spec, fast_fails_while_open, opens_after_threshold, policy_from_spec,
+                            recovers, stays_closed_under_sparse_failures)
 
 TARGET = load_topology("circuit_breaker")
 SPEC = TARGET.spec
+POLICY = policy_from_spec(SPEC, where=f"{TARGET.source} [spec]")
+FAST_FAIL = fast_fail_from_spec(SPEC, where=f"{TARGET.source} [spec]")
 LOAD = LoadSpec(users=10, rate_per_s=60, timeout_s=10.0)
 PHASES = Phases(baseline_s=3.0, fault_s=5.0, recovery_s=6.0)
 
@@ -87,16 +93,18 @@ SPARSE_CASES = [("correct", "pass"), ("no-window", ("fail", "no_fast_fail"))]
 
 
 def sparse_failures():
-    calls = ONE_CALLER.rate_per_s * SPEC["window_s"] / SPARSE_PER_WINDOW  # 72: 1.2 s apart at 60 req/s
+    calls = ONE_CALLER.rate_per_s * SPEC["sliding_window_s"] / SPARSE_PER_WINDOW  # 72: 1.2 s apart at 60 req/s
     return make_fault("limit_data", SPEC["hop"], bytes=round(calls * ANSWER_BYTES) - ANSWER_BYTES // 2)  # mid-answer
 
 
 def probes(runtime):
-    """What reached dep (the connections through its proxy, and its own record
-    of arrivals) and front's own view of its breaker."""
+    """What reached dep: the calls front made on front->dep, from the wire (the harness's
+    own record, which a crashed or paused dep cannot spoil), the connections through its
+    proxy; dep's own record of arrivals and front's own view of its breaker as cross-checks."""
     return [
-        arrivals_probe("dep", runtime.url("dep") + "/admin/arrivals"),
+        *http_calls_probe(runtime, SPEC["hop"], name="dep"),
         *proxy_connections_probe(runtime, SPEC["hop"]),
+        arrivals_probe("dep-own", runtime.url("dep") + "/admin/arrivals"),
         state_probe("front", runtime.url("front") + "/admin/state", fields=("state_code", "failures_in_window"),
                     events_key="transitions", event="transition"),
     ]
@@ -111,12 +119,9 @@ def run(harness_run, name: str, variant: str, fault, *, load: LoadSpec = LOAD,
 def expect_breaker(harness_run, result: ExperimentRun, expected) -> None:
     frames, (opens, fast, back) = result.frames, expected
     harness_run.expect(result, [
-        (opens_after_threshold(frames, failure_threshold=SPEC["failure_threshold"], window_s=SPEC["window_s"],
-                               fast_fail_status=SPEC["fast_fail_status"]), opens),
-        (fast_fails_while_open(frames, fast_fail_status=SPEC["fast_fail_status"],
-                               fast_fail_p99_ms=SPEC["fast_fail_p99_ms"], open_s=SPEC["open_s"],
-                               half_open_probes=SPEC["half_open_probes"],
-                               arrival_grace_ms=SPEC["arrival_grace_ms"], dependency="dep", link=SPEC["hop"]), fast),
+        (opens_after_threshold(frames, policy=POLICY, fast_fail=FAST_FAIL), opens),
+        (fast_fails_while_open(frames, policy=POLICY, fast_fail=FAST_FAIL, arrival_grace_ms=SPEC["arrival_grace_ms"],
+                               dependency="dep", link=SPEC["hop"]), fast),
         (recovers(frames, bound_s=SPEC["recovery_bound_s"]), back),
     ])
 
@@ -142,7 +147,5 @@ def test_breaker_under_sparse_failures(harness_run, variant, expected):
     result = run(harness_run, f"breaker-sparse-{variant}", variant, sparse_failures(), load=ONE_CALLER,
                  phases=SPARSE_PHASES)
     harness_run.expect(result, [
-        (stays_closed_under_sparse_failures(result.frames, failure_threshold=SPEC["failure_threshold"],
-                                            window_s=SPEC["window_s"], fast_fail_status=SPEC["fast_fail_status"]),
-         expected),
+        (stays_closed_under_sparse_failures(result.frames, policy=POLICY, fast_fail=FAST_FAIL), expected),
     ])

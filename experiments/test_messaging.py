@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness import ExperimentRun, LoadSpec, Phases, RequestSpec, after, combined, http_json_probe, load_topology, make_fault, records_probe
+from harness import (ExperimentRun, LoadSpec, Phases, RequestSpec, after, combined, field_set, http_json_probe,
+                     load_topology, make_fault, records_probe, when)
 from harness.checks import accepts_during_outage, duplicates_bounded, lag_recovers, no_message_lost
 
 TARGETS = {"nats": load_topology("messaging"), "rabbitmq": load_topology("messaging/rabbitmq")}
@@ -44,7 +45,10 @@ FAULTS = {
     "producer-link-down": make_fault("link_down", SPEC["producer_hop"]),
     "producer-latency": make_fault("latency", SPEC["producer_hop"], latency=SPEC["link_latency_ms"]),
     "producer-reset": make_fault("reset_peer", SPEC["producer_hop"], timeout=0),
-    "consumer-crash": make_fault("crash", "consumer"),
+    # killed while it holds a message (its /admin/state names one): a kill between two messages
+    # would prove nothing about when it acks
+    "consumer-crash": when(make_fault("crash", "consumer"), field_set("consumer", "/admin/state", "in_process"),
+                           said="the consumer is processing a message"),
     "consumer-link-down": make_fault("link_down", SPEC["consumer_hop"]),
     # The producer's link cut for 2 s (~120 orders into the outbox), then the producer killed; reverted
     # in reverse: the producer starts again while its link is still down, then the link comes back.

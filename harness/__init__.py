@@ -34,6 +34,8 @@ _HOMES = {
     "Stage": "harness.load",
     "combined": "harness.faults",
     "after": "harness.faults",
+    "when": "harness.faults",
+    "field_set": "harness.faults",
     "Probe": "harness.probes",
     "http_json_probe": "harness.probes",
     "arrivals_probe": "harness.probes",

@@ -109,8 +109,11 @@ def test_topology_env_agrees_with_spec() -> None:
     t = load_topology("circuit_breaker")
     env = t.services["front"].env
     assert t.entry == "front" and [l.name for l in t.links] == [SPEC["hop"]]
-    for key in ("failure_threshold", "window_s", "open_s", "half_open_probes", "fast_fail_status"):
-        assert float(env[key.upper()]) == float(SPEC[key]), key
+    for key, name in (("failure_threshold", "failure_threshold"), ("window_s", "sliding_window_s"),
+                      ("open_s", "wait_duration_in_open_s"), ("half_open_probes", "permitted_calls_in_half_open"),
+                      ("fast_fail_status", "fast_fail_status")):
+        assert float(env[key.upper()]) == float(SPEC[name]), key
+    assert SPEC["policy"] == "count"
     assert {n: v.broken for n, v in t.variants.items()} == {
         "correct": False, "no-breaker": True, "never-closes": True, "opens-early": True, "no-window": True,
         "half-open-flood": True, "bypasses-proxy": False}
@@ -168,7 +171,7 @@ def test_opens_after_threshold_then_fails_fast(launch: Breaker) -> None:
     assert {r.status for r in replies} == {SPEC["fast_fail_status"]}
     body = replies[0].body
     assert body | {"error": "circuit open", "hop": "front->dep", "state": "open"} == body
-    assert 0 < body["retry_after_s"] <= SPEC["open_s"]
+    assert 0 < body["retry_after_s"] <= SPEC["wait_duration_in_open_s"]
     assert replies[0].headers["content-type"] == "application/json"
     assert int(replies[0].headers["retry-after"]) >= 1
     latencies = sorted(r.elapsed_ms for r in replies)
@@ -181,7 +184,7 @@ def test_opens_after_threshold_then_fails_fast(launch: Breaker) -> None:
 
 
 def test_open_keeps_calls_off_dep_then_half_open_probes_close_it(launch: Breaker) -> None:
-    open_s, probes = 1.0, SPEC["half_open_probes"]
+    open_s, probes = 1.0, SPEC["permitted_calls_in_half_open"]
     front, dep = launch.pair(OPEN_S=open_s)
     assert launch.get(front).status == 200
     opened_at = trip_with_paused_dep(launch, front, dep)
@@ -216,7 +219,7 @@ def test_open_keeps_calls_off_dep_then_half_open_probes_close_it(launch: Breaker
 
 
 def test_half_open_lets_only_the_probes_through_and_a_failed_probe_reopens(launch: Breaker) -> None:
-    open_s, probes, threshold = 1.0, SPEC["half_open_probes"], SPEC["failure_threshold"]
+    open_s, probes, threshold = 1.0, SPEC["permitted_calls_in_half_open"], SPEC["failure_threshold"]
     front, dep = launch.pair(OPEN_S=open_s)
     trip_with_paused_dep(launch, front, dep)
     wait_for("half_open", lambda: launch.state(front)["state"], lambda s: s == "half_open",

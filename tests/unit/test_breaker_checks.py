@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.checks.breaker_policy import BreakerPolicy, FastFail
 from harness.checks.circuit_breaker import (
     fast_fails_while_open, opens_after_threshold, stays_closed_under_sparse_failures,
 )
@@ -18,9 +19,16 @@ from harness.timeline import Recorder, load_frames
 
 T0 = 1_700_000_000 * 10**9
 FAULT = (3.0, 7.0)
-SPEC = dict(fast_fail_status=503, fast_fail_p99_ms=50, open_s=2.0, half_open_probes=1,
-            arrival_grace_ms=400, dependency="dep")
-OPENS = dict(failure_threshold=5, window_s=3.0, fast_fail_status=503)
+FAST_FAIL = FastFail(status=(503,), p99_ms=50, reason="circuit open")
+
+
+def count_policy(failure_threshold: int = 5, window_s: float = 3.0) -> BreakerPolicy:
+    return BreakerPolicy(policy="count", failure_threshold=failure_threshold, sliding_window_s=window_s,
+                         wait_duration_in_open_s=2.0, permitted_calls_in_half_open=1)
+
+
+SPEC = dict(policy=count_policy(), fast_fail=FAST_FAIL, arrival_grace_ms=400, dependency="dep")
+OPENS = dict(policy=count_policy(), fast_fail=FAST_FAIL)
 
 
 @dataclass
@@ -60,15 +68,16 @@ def row(t: float, latency: float, status: int, reason: str | None) -> dict:
             "ok": ok, "error": None if ok else f"HTTP {status}", "hop": None if ok else "front->dep", "reason": reason}
 
 
-def frames_of(tmp_path: Path, breaker: Breaker, *, connections: tuple[float, ...] = (), canaries: int = 0):
+def frames_of(tmp_path: Path, breaker: Breaker, *, connections: tuple[float, ...] = (), canaries: int = 0,
+              via: str | None = None):
     """The timeline of `breaker`'s client view; `connections`: when the harness saw front open a connection
     through front->dep's proxy; `canaries`: how many of its own it sent through it in the fault window."""
     rows, arrivals = breaker.rows_and_arrivals()
-    return timeline_of(tmp_path, rows, arrivals if breaker.probe_arrivals else [], connections, canaries)
+    return timeline_of(tmp_path, rows, arrivals if breaker.probe_arrivals else [], connections, canaries, via)
 
 
 def timeline_of(tmp_path: Path, rows: list[dict], arrivals: list[float], connections: tuple[float, ...] = (),
-                canaries: int = 0):
+                canaries: int = 0, via: str | None = None):
     with Recorder(tmp_path) as rec:
         rec.record("experiment", t_ns=T0, name="synthetic", target="circuit_breaker", variant="x", fault=None)
         for phase, start, end in (("baseline", 0.0, FAULT[0]), ("fault", *FAULT), ("recovery", FAULT[1], 12.0)):
@@ -79,7 +88,8 @@ def timeline_of(tmp_path: Path, rows: list[dict], arrivals: list[float], connect
                               {"canaries": canaries}, t_ns=T0 + int(FAULT[0] * 1e9)))
         rec.record("fault", t_ns=T0 + int(FAULT[1] * 1e9), fault="timeout", on="front->dep", params={}, edge="end")
         for t in arrivals:
-            rec.record("observed", t_ns=T0 + int(t * 1e9), source="dep", event="arrival")
+            rec.record("observed", t_ns=T0 + int(t * 1e9), source="dep", event="arrival",
+                       **({"via": via} if via else {}))
         for k, t in enumerate(connections):
             rec.record("observed", t_ns=T0 + int(t * 1e9), source="front->dep", event="connection",
                        client=f"127.0.0.1:{40000 + k}")
@@ -93,7 +103,7 @@ def test_a_good_breaker_passes_both(tmp_path):
     opened = opens_after_threshold(frames, **OPENS)
     assert opened.status == "pass", opened
     assert opened.figures["failures_before_open"] == 10 and opened.figures["calls_after_threshold"] == 0
-    assert opened.figures["failures_in_window_before_open"] == 6  # 5, and one answered 48 ms after the first fast-fail
+    assert opened.figures["threshold_reached_after_s"] == 0.5  # the 5th failure, answered 2 ms before the first fast-fail
     assert opened.figures["clauses"] == ["opened", "threshold_failures_before_open", "no_late_calls"]
     open_ = fast_fails_while_open(frames, **SPEC)
     assert open_.status == "pass", open_
@@ -112,12 +122,13 @@ def test_opening_on_the_first_failure_fails_the_lower_bound(tmp_path):
     fails fast; only the call answered 50 ms later is within the slack."""
     v = opens_after_threshold(frames_of(tmp_path, Breaker(opens_after=1)), **OPENS)
     assert v.status == "fail" and v.figures["failed"] == ["threshold_failures_before_open"], v
-    assert v.figures["failures_in_window_before_open"] == 2 and v.figures["threshold"] == 5
+    assert v.figures["failures_before_open"] == 6 and v.figures["threshold"] == 5
+    assert "was not met by then" in v.explanation
 
 
 def test_failures_older_than_the_window_do_not_count_toward_opening(tmp_path):
     """The same 5 failures, judged against a window too short to hold them all."""
-    v = opens_after_threshold(frames_of(tmp_path, Breaker()), **{**OPENS, "window_s": 0.05})
+    v = opens_after_threshold(frames_of(tmp_path, Breaker()), policy=count_policy(window_s=0.05), fast_fail=FAST_FAIL)
     assert v.status == "fail" and v.figures["failed"] == ["threshold_failures_before_open"], v
 
 
@@ -126,7 +137,7 @@ def test_in_flight_counts_the_failed_calls_under_way_when_the_threshold_was_reac
     answered (3.5 s), the 5 started 3.25-3.45 s are in flight, not 25 - 5."""
     v = opens_after_threshold(frames_of(tmp_path, Breaker(opens_after=20)), **OPENS)
     assert v.figures["in_flight"] == 5 and v.figures["failures_before_open"] == 25, v
-    assert "5 more were in flight" in v.explanation
+    assert "5 more calls were in flight then" in v.explanation
 
 
 def test_never_opening_fails_both(tmp_path):
@@ -182,6 +193,23 @@ def test_a_killed_or_paused_dependency_without_proxy_evidence_is_unknown_not_a_p
         assert v.status == "unknown" and "its own record cannot show calls made while open" in v.explanation, v
 
 
+def test_calls_seen_on_the_wire_are_evidence_also_while_the_dependency_is_dead_or_frozen(tmp_path):
+    """The harness's own record of the calls on the link is stamped when they were
+    sent, so a killed or paused dep silences nothing: a flood is a fail, no calls a pass."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    for action in ("kill", "pause"):
+        life = pd.DataFrame([{"t_s": FAULT[0] + 0.01, "service": "dep", "instance": 0, "action": action, "detail": ""}])
+        good = frames_of(tmp_path / action / "good", Breaker(), via="wire")
+        v = fast_fails_while_open(replace(good, lifecycle=life), **SPEC)
+        assert v.status == "pass" and v.figures["arrivals_while_open"] == 0, v
+        flood = frames_of(tmp_path / action / "flood", Breaker(leak=True), via="wire")
+        v = fast_fails_while_open(replace(flood, lifecycle=life), **SPEC)
+        assert v.status == "fail" and v.figures["failed"] == ["no_calls_beyond_probes"], v
+
+
 PROXIED = {**SPEC, "link": "front->dep"}  # open 3.5-6.95 s: 1 probe per 2 s, 2 allowed; grace 0.4 s
 
 
@@ -224,14 +252,14 @@ def sparse(*, failures_at: list[float], opens_at: float | None = None) -> list[d
     return rows
 
 
-SPARSE = dict(failure_threshold=5, window_s=1.0, fast_fail_status=503)
+SPARSE = dict(policy=count_policy(window_s=1.0), fast_fail=FAST_FAIL)
 EVERY_600_MS = [3.0, 3.6, 4.2, 4.8, 5.4, 6.0, 6.6]  # at most 2 within any 1 s
 
 
 def test_sparse_failures_leave_a_windowed_breaker_closed(tmp_path):
     v = stays_closed_under_sparse_failures(timeline_of(tmp_path, sparse(failures_at=EVERY_600_MS), []), **SPARSE)
     assert v.status == "pass", v
-    assert (v.figures["failures"], v.figures["densest_in_window"], v.figures["fast_fails"]) == (7, 2, 0)
+    assert (v.figures["failures"], v.figures["policy_met_after_s"], v.figures["fast_fails"]) == (7, None, 0)
 
 
 def test_a_breaker_that_never_forgets_opens_on_sparse_failures(tmp_path):
@@ -239,7 +267,7 @@ def test_a_breaker_that_never_forgets_opens_on_sparse_failures(tmp_path):
     rows = sparse(failures_at=EVERY_600_MS, opens_at=5.45)
     v = stays_closed_under_sparse_failures(timeline_of(tmp_path, rows, []), **SPARSE)
     assert v.status == "fail" and v.figures["failed"] == ["no_fast_fail"], v
-    assert (v.figures["failures"], v.figures["densest_in_window"]) == (5, 2)
+    assert (v.figures["failures"], v.figures["policy_met_after_s"]) == (5, None)
     assert v.figures["first_fast_fail_after_s"] == 2.45 and "opened on sparse failures" in v.explanation
 
 
@@ -247,7 +275,7 @@ def test_opening_after_the_threshold_within_a_window_is_owed(tmp_path):
     dense = [3.0, 3.6, 3.8, 4.0, 4.2, 4.4]
     v = stays_closed_under_sparse_failures(timeline_of(tmp_path, sparse(failures_at=dense, opens_at=4.45), []),
                                            **SPARSE)
-    assert v.status == "pass" and v.figures["densest_in_window"] == 5, v
+    assert v.status == "pass" and v.figures["policy_met_after_s"] == 1.4, v  # the 5th within 1 s, answered 4.403 s
     assert "opened with cause" in v.explanation
 
 
