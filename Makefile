@@ -13,7 +13,16 @@ STAMP := $(VENV)/.installed
 # The venv, Toxiproxy and the Debian packages install side by side (pip, go and
 # apt-get each wait on the network more than on the CPU).
 setup:
-	@$(MAKE) --no-print-directory -j3 -O $(STAMP) $(TOXIPROXY) debs
+	@$(MAKE) --no-print-directory -j3 -O $(STAMP) $(TOXIPROXY) debs examples
+
+# Services the harness has never seen, judged by the same checks (examples/*/):
+# built with Go, as their users would.
+EXAMPLES := examples/gobreaker/bin/service
+.PHONY: examples
+examples: $(EXAMPLES)
+examples/gobreaker/bin/service: examples/gobreaker/main.go examples/gobreaker/go.mod examples/gobreaker/go.sum
+	@command -v go >/dev/null || { echo "error: go not found: examples/gobreaker is built with Go >= 1.22 (Debian: apt-get install golang)"; exit 1; }
+	cd examples/gobreaker && CGO_ENABLED=0 go build -o bin/service .
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11+ (Debian: apt-get install python3 python3-venv)"; exit 1; }
@@ -120,4 +129,4 @@ bench-docker: setup docker-engine
 	$(BIN)/python bench/bench_docker.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info examples/*/bin

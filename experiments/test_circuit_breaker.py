@@ -25,17 +25,45 @@ so the table in the report reads as a matrix.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-from harness import (ExperimentRun, LoadSpec, Phases, arrivals_probe, http_calls_probe, load_topology, make_fault,
-                     proxy_connections_probe, state_probe)
-from harness.checks import (fast_fail_from_spec, fast_fails_while_open, opens_after_threshold, policy_from_spec,
-                            recovers, stays_closed_under_sparse_failures)
+from harness import (ExperimentRun, LoadSpec, Phases, Topology, arrivals_probe, http_calls_probe, load_topology,
+                     make_fault, proxy_connections_probe, state_probe)
+from harness.checks import (BreakerPolicy, FastFail, fast_fail_from_spec, fast_fails_while_open,
+                            opens_after_threshold, policy_from_spec, recovers, stays_closed_under_sparse_failures)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A breaker under test: its topology, and what its [spec] says. `own_records`: it keeps the
+    reference target's own records (dep's /admin/arrivals, front's /admin/state), drawn as cross-checks."""
+
+    topology: Topology
+    own_records: bool = False
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.topology.spec
+
+    @property
+    def policy(self) -> BreakerPolicy:
+        return policy_from_spec(self.spec, where=f"{self.topology.source} [spec]")
+
+    @property
+    def fast_fail(self) -> FastFail:
+        return fast_fail_from_spec(self.spec, where=f"{self.topology.source} [spec]")
+
 
 TARGET = load_topology("circuit_breaker")
+REFERENCE = Subject(TARGET, own_records=True)
+# Go, sony/gobreaker: a breaker written without the harness in mind (examples/gobreaker)
+GOBREAKER = Subject(load_topology(Path(__file__).resolve().parent.parent / "examples" / "gobreaker"))
 SPEC = TARGET.spec
-POLICY = policy_from_spec(SPEC, where=f"{TARGET.source} [spec]")
-FAST_FAIL = fast_fail_from_spec(SPEC, where=f"{TARGET.source} [spec]")
+POLICY, FAST_FAIL = REFERENCE.policy, REFERENCE.fast_fail
 LOAD = LoadSpec(users=10, rate_per_s=60, timeout_s=10.0)
 PHASES = Phases(baseline_s=3.0, fault_s=5.0, recovery_s=6.0)
 
@@ -88,41 +116,53 @@ ONE_CALLER_CASES = [
 # up to 6, so a count that never forgets opens at the 5th (6 s in).
 ANSWER_BYTES = 123  # dep's answer to GET / with a 3-digit n (pinned by tests/service/test_circuit_breaker_service.py)
 SPARSE_PER_WINDOW = 2.5
+SPARSE_CALLS = round(ONE_CALLER.rate_per_s * SPEC["sliding_window_s"] / SPARSE_PER_WINDOW)  # 72: 1.2 s apart
 SPARSE_PHASES = Phases(baseline_s=2.0, fault_s=8.0, recovery_s=1.0)
 SPARSE_CASES = [("correct", "pass"), ("no-window", ("fail", "no_fast_fail"))]
 
+# The Go breaker (5 failures in a row): a dependency that is out, and failures
+# one call in 72 (never two in a row), which its broken twin, counting every
+# failure since start, adds up to its threshold.
+GOBREAKER_CASES = [("timeout", "correct", ("pass", "pass", "pass")), ("crash", "correct", ("pass", "pass", "pass"))]
+GOBREAKER_SPARSE_CASES = [("correct", "pass"), ("total-failures", ("fail", "no_fast_fail"))]
 
-def sparse_failures():
-    calls = ONE_CALLER.rate_per_s * SPEC["sliding_window_s"] / SPARSE_PER_WINDOW  # 72: 1.2 s apart at 60 req/s
-    return make_fault("limit_data", SPEC["hop"], bytes=round(calls * ANSWER_BYTES) - ANSWER_BYTES // 2)  # mid-answer
+
+def sparse_failures(subject: Subject = REFERENCE):
+    """limit_data cutting one of dep's answers in SPARSE_CALLS, mid-answer."""
+    answer = int(subject.spec.get("answer_bytes", ANSWER_BYTES))
+    return make_fault("limit_data", subject.spec["hop"], bytes=SPARSE_CALLS * answer - answer // 2)
 
 
-def probes(runtime):
-    """What reached dep: the calls front made on front->dep, from the wire (the harness's
-    own record, which a crashed or paused dep cannot spoil), the connections through its
-    proxy; dep's own record of arrivals and front's own view of its breaker as cross-checks."""
-    return [
-        *http_calls_probe(runtime, SPEC["hop"], name="dep"),
-        *proxy_connections_probe(runtime, SPEC["hop"]),
-        arrivals_probe("dep-own", runtime.url("dep") + "/admin/arrivals"),
-        state_probe("front", runtime.url("front") + "/admin/state", fields=("state_code", "failures_in_window"),
-                    events_key="transitions", event="transition"),
-    ]
+def probes_of(subject: Subject):
+    def probes(runtime):
+        """What reached dep: the calls front made on front->dep, from the wire (the harness's
+        own record, which a crashed or paused dep cannot spoil), the connections through its
+        proxy; the reference's own records (dep's arrivals, front's breaker) as cross-checks."""
+        hop = subject.spec["hop"]
+        own = [
+            arrivals_probe("dep-own", runtime.url("dep") + "/admin/arrivals"),
+            state_probe("front", runtime.url("front") + "/admin/state", fields=("state_code", "failures_in_window"),
+                        events_key="transitions", event="transition"),
+        ] if subject.own_records else []
+        return [*http_calls_probe(runtime, hop, name="dep"), *proxy_connections_probe(runtime, hop), *own]
+
+    return probes
 
 
 def run(harness_run, name: str, variant: str, fault, *, load: LoadSpec = LOAD,
-        phases: Phases = PHASES) -> ExperimentRun:
-    return harness_run.experiment(TARGET, name=name, variant=variant, fault=fault, load=load, phases=phases,
-                                  probes=probes, probe_interval_s=0.25)
+        phases: Phases = PHASES, subject: Subject = REFERENCE) -> ExperimentRun:
+    return harness_run.experiment(subject.topology, name=name, variant=variant, fault=fault, load=load,
+                                  phases=phases, probes=probes_of(subject), probe_interval_s=0.25)
 
 
-def expect_breaker(harness_run, result: ExperimentRun, expected) -> None:
-    frames, (opens, fast, back) = result.frames, expected
+def expect_breaker(harness_run, result: ExperimentRun, expected, subject: Subject = REFERENCE) -> None:
+    frames, (opens, fast, back), spec = result.frames, expected, subject.spec
+    policy, fast_fail = subject.policy, subject.fast_fail
     harness_run.expect(result, [
-        (opens_after_threshold(frames, policy=POLICY, fast_fail=FAST_FAIL), opens),
-        (fast_fails_while_open(frames, policy=POLICY, fast_fail=FAST_FAIL, arrival_grace_ms=SPEC["arrival_grace_ms"],
-                               dependency="dep", link=SPEC["hop"]), fast),
-        (recovers(frames, bound_s=SPEC["recovery_bound_s"]), back),
+        (opens_after_threshold(frames, policy=policy, fast_fail=fast_fail), opens),
+        (fast_fails_while_open(frames, policy=policy, fast_fail=fast_fail, arrival_grace_ms=spec["arrival_grace_ms"],
+                               dependency="dep", link=spec["hop"]), fast),
+        (recovers(frames, bound_s=spec["recovery_bound_s"]), back),
     ])
 
 
@@ -148,4 +188,25 @@ def test_breaker_under_sparse_failures(harness_run, variant, expected):
                  phases=SPARSE_PHASES)
     harness_run.expect(result, [
         (stays_closed_under_sparse_failures(result.frames, policy=POLICY, fast_fail=FAST_FAIL), expected),
+    ])
+
+
+@pytest.mark.experiment
+@pytest.mark.parametrize("fault, variant, expected", GOBREAKER_CASES,
+                         ids=[f"gobreaker-{f}-{v}" for f, v, _ in GOBREAKER_CASES])
+def test_a_go_breaker_under_dependency_failure(harness_run, fault, variant, expected):
+    fault_of = {"timeout": make_fault("timeout", GOBREAKER.spec["hop"], timeout=0), "crash": make_fault("crash", "dep")}
+    result = run(harness_run, f"gobreaker-{fault}-{variant}", variant, fault_of[fault], subject=GOBREAKER)
+    expect_breaker(harness_run, result, expected, GOBREAKER)
+
+
+@pytest.mark.experiment
+@pytest.mark.parametrize("variant, expected", GOBREAKER_SPARSE_CASES,
+                         ids=[f"gobreaker-sparse-{v}" for v, _ in GOBREAKER_SPARSE_CASES])
+def test_a_go_breaker_under_sparse_failures(harness_run, variant, expected):
+    result = run(harness_run, f"gobreaker-sparse-{variant}", variant, sparse_failures(GOBREAKER), load=ONE_CALLER,
+                 phases=SPARSE_PHASES, subject=GOBREAKER)
+    harness_run.expect(result, [
+        (stays_closed_under_sparse_failures(result.frames, policy=GOBREAKER.policy, fast_fail=GOBREAKER.fast_fail),
+         expected),
     ])

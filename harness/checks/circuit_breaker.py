@@ -233,7 +233,8 @@ def fast_fails_while_open(frames: Frames, *, policy: BreakerPolicy, fast_fail: F
     return judged(
         name, clauses,
         f"{int(ff.sum())} fast-fails over {span[1] - span[0]:.1f}s open, p99 {p99:.1f} ms (limit {fast_fail.p99_ms:.0f} ms); "
-        f"{calls} calls reached {dependency} while open ({seen_by}{len(arrivals)} arrivals in its own record), "
+        f"{calls} calls reached {dependency} while open ({seen_by}{len(arrivals)} "
+        f"{'calls on the wire' if from_wire else 'arrivals in its own record'}), "
         f"at most {bunch} within {open_s / 2:g}s (limits: {half_open_probes} permitted half-open calls, "
         f"{allowed} in all)",
         **round_figures(fast_fails=int(ff.sum()), p99_ms=p99, limit_ms=fast_fail.p99_ms, open_s_seen=span[1] - span[0],
